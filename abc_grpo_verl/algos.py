@@ -1,0 +1,151 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""verl glue: the ``abc_grpo`` policy loss and advantage estimator, registered in verl's core-algorithm registries.
+
+Importing this module registers both (the ``verl.plugins`` entry point does it on every ``import verl``).
+"""
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from verl.trainer.ppo import core_algos
+from verl.trainer.ppo.core_algos import agg_loss, register_adv_est, register_policy_loss
+from verl.workers.config import ActorConfig
+
+from abc_grpo_verl.config import resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.core import STAT_NAMES, abc_surrogate, group_relative_advantage
+
+NAME = "abc_grpo"
+
+# verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
+GRPO_STD_EPSILON = 1e-6
+
+
+@register_policy_loss(NAME)
+def compute_policy_loss_abc_grpo(
+    old_log_prob: torch.Tensor,
+    log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    response_mask: torch.Tensor,
+    loss_agg_mode: str = "token-mean",
+    config: Optional[ActorConfig] = None,
+    rollout_is_weights: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """ABC-GRPO policy loss: -A * clip(r, 1 - eps_low(A), 1 + eps_high(A)), no ``min`` (arXiv 2601.03895).
+
+    Args:
+        old_log_prob: `(torch.Tensor)` shape (bs, response_length), log-probs under the rollout-time policy.
+        log_prob: `(torch.Tensor)` shape (bs, response_length), log-probs under the current policy.
+        advantages: `(torch.Tensor)` shape (bs, response_length), advantage estimates.
+        response_mask: `(torch.Tensor)` shape (bs, response_length), valid response tokens.
+        loss_agg_mode: `(str)` one of verl's five ``agg_loss`` modes.
+        config: `(verl.workers.config.ActorConfig)` the actor config; the widths come from
+            ``config.policy_loss.clip_{pos,neg}_{high,low}`` (null = ``clip_ratio_high``/``clip_ratio_low``),
+            the ratio level from ``config.policy_loss.ratio_level``, normalisers from ``config.global_batch_info``.
+        rollout_is_weights: `(torch.Tensor | None)` shape (bs, response_length), rollout-correction weights.
+
+    Returns:
+        pg_loss: `(torch.Tensor)` scalar, aggregated exactly as verl's ``vanilla`` aggregates.
+        metrics: `(dict[str, float])` over this micro-batch's valid tokens, averaged by verl like vanilla's:
+            ``actor/pg_clipfrac`` share whose gradient the band zeroed (Q1+Q2+Q3+Q4);
+            ``actor/ppo_kl`` mean of log pi_old - log pi;
+            ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above 1+eps3): the closest meaning to vanilla's
+            dual-clip metric of the same name;
+            ``actor/abc_clipfrac_q1`` .. ``actor/abc_clipfrac_q4`` each quadrant's share.
+    """
+    if config is None:
+        raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
+    bounds = resolve_bounds(config)
+    loss_mat, stats = abc_surrogate(
+        log_prob=log_prob,
+        old_log_prob=old_log_prob,
+        advantages=advantages,
+        response_mask=response_mask,
+        bounds=bounds,
+        ratio_level=resolve_ratio_level(config),
+        rollout_is_weights=rollout_is_weights,
+    )
+
+    batch_info = dict(config.global_batch_info)
+    if batch_info.get("dp_size", 1) <= 1:
+        # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
+        # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
+        if loss_agg_mode == "token-mean" and batch_info.get("batch_num_tokens") is None:
+            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0)
+        if loss_agg_mode.startswith("seq-mean") and batch_info.get("global_batch_size") is None:
+            batch_info["global_batch_size"] = (response_mask.sum(-1) > 0).sum().clamp(min=1)
+    pg_loss = agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info)
+
+    values = dict(zip(STAT_NAMES, stats.tolist(), strict=True))  # the one device-to-host transfer
+    valid = values["valid_tokens"]
+
+    def share(count: float) -> float:
+        return count / valid if valid > 0 else 0.0
+
+    quadrant_shares = {f"actor/abc_clipfrac_{q}": share(values[q]) for q in ("q1", "q2", "q3", "q4")}
+    metrics = {
+        "actor/pg_clipfrac": share(values["q1"] + values["q2"] + values["q3"] + values["q4"]),
+        "actor/ppo_kl": share(values["neg_log_ratio_sum"]),
+        "actor/pg_clipfrac_lower": quadrant_shares["actor/abc_clipfrac_q4"],
+        **quadrant_shares,
+    }
+    return pg_loss, metrics
+
+
+# verl's estimator registry raises when a name gets a second function object. A reload of this module (or a
+# second copy of it) would do that; drop our own earlier registration first so re-importing stays harmless.
+_earlier = core_algos.ADV_ESTIMATOR_REGISTRY.get(NAME)
+if getattr(_earlier, "__qualname__", None) == "compute_abc_grpo_outcome_advantage":
+    del core_algos.ADV_ESTIMATOR_REGISTRY[NAME]
+
+
+@register_adv_est(NAME)
+def compute_abc_grpo_outcome_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    index: np.ndarray | None = None,
+    config: Optional[Any] = None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group-relative outcome advantage for ABC-GRPO (paper Eq. 3), the same numbers as verl's ``grpo``.
+
+    verl's trainer calls custom estimators with only ``token_level_rewards``, ``response_mask``, ``index`` and
+    ``config`` (the ``algorithm`` node), so ``norm_adv_by_std_in_grpo`` is read from ``config`` here: true
+    (default) divides by the group std as verl's ``grpo``; false keeps the paper's plain R - mean(R).
+
+    Args:
+        token_level_rewards: `(torch.Tensor)` shape (bs, response_length); the outcome reward is its row sum.
+        response_mask: `(torch.Tensor)` shape (bs, response_length).
+        index: `(np.ndarray)` shape (bs,), the prompt uid of each response: responses sharing a uid form a group.
+        config: `(AlgoConfig | DictConfig | None)` the ``algorithm`` config.
+
+    Returns:
+        advantages: `(torch.Tensor)` shape (bs, response_length), the group advantage broadcast over the mask.
+        returns: `(torch.Tensor)` shape (bs, response_length), the same tensor (as verl's ``grpo``).
+    """
+    if index is None:
+        raise ValueError(
+            "the abc_grpo advantage estimator needs the prompt uid of each response (verl's `uid` field) to form "
+            "groups, and got index=None"
+        )
+    norm_by_std = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
+    _, group_ids = np.unique(np.asarray(index), return_inverse=True)
+    group_ids = torch.as_tensor(group_ids.reshape(-1), dtype=torch.long, device=token_level_rewards.device)
+    with torch.no_grad():
+        scores = group_relative_advantage(
+            token_level_rewards.sum(dim=-1), group_ids, norm_by_std=norm_by_std, epsilon=GRPO_STD_EPSILON
+        )
+        advantages = scores.unsqueeze(-1) * response_mask
+    return advantages, advantages

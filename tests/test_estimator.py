@@ -1,0 +1,54 @@
+"""The abc_grpo advantage estimator: verl's grpo numbers on random grouped batches, and the n == 1 error."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
+
+
+@settings(max_examples=60, deadline=None)
+@given(group_sizes=st.lists(st.integers(1, 8), min_size=1, max_size=12).filter(lambda s: max(s) >= 2),
+       binary=st.booleans(), norm_by_std=st.booleans(), seed=st.integers(0, 2**16))
+def test_equals_verl_grpo_on_random_grouped_batches(group_sizes, binary, norm_by_std, seed):
+    gen = torch.Generator().manual_seed(seed)
+    bs, length = sum(group_sizes), 7
+    uids = np.array([f"uid-{g}" for g, size in enumerate(group_sizes) for _ in range(size)], dtype=object)
+    order = torch.randperm(bs, generator=gen)  # groups interleaved, as after verl's batch balancing
+    uids = uids[order.numpy()]
+    scores = torch.randint(0, 2, (bs,), generator=gen).float() if binary else torch.randn(bs, generator=gen)
+    mask = (torch.arange(length)[None] < torch.randint(1, length + 1, (bs, 1), generator=gen)).float()
+    rewards = torch.zeros(bs, length)
+    rewards[torch.arange(bs), mask.sum(-1).long() - 1] = scores  # outcome reward on the last valid token
+
+    expected, _ = compute_grpo_outcome_advantage(rewards, mask, uids, norm_adv_by_std_in_grpo=norm_by_std)
+    config = OmegaConf.create({"norm_adv_by_std_in_grpo": norm_by_std})
+    advantages, returns = get_adv_estimator_fn("abc_grpo")(token_level_rewards=rewards, response_mask=mask,
+                                                           index=uids, config=config)
+    torch.testing.assert_close(advantages, expected, rtol=1e-5, atol=1e-6)
+    assert returns is advantages
+
+
+def test_hand_computed_group():
+    rewards = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    mask = torch.ones(4, 2)
+    uids = np.array(["a", "a", "a", "a"], dtype=object)
+    plain, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=uids,
+                                                config=OmegaConf.create({"norm_adv_by_std_in_grpo": False}))
+    assert plain[:, 0].tolist() == [0.25, -0.75, 0.25, 0.25]  # the paper's Eq. 3: R - mean
+    scaled, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=uids, config=None)  # default: std scaling
+    std = 0.5  # unbiased std of (1, 0, 1, 1)
+    assert scaled[:, 0].tolist() == pytest.approx([0.25 / std, -0.75 / std, 0.25 / std, 0.25 / std], rel=1e-5)
+
+
+def test_every_group_a_singleton_is_an_error():
+    rewards, mask = torch.ones(3, 2), torch.ones(3, 2)
+    with pytest.raises(ValueError, match=r"every one of the 3 groups .*actor_rollout_ref.rollout.n must be >= 2"):
+        get_adv_estimator_fn("abc_grpo")(rewards, mask, index=np.array(["a", "b", "c"], dtype=object), config=None)
+
+
+def test_missing_index_is_an_error():
+    with pytest.raises(ValueError, match="uid"):
+        get_adv_estimator_fn("abc_grpo")(torch.ones(2, 2), torch.ones(2, 2), index=None, config=None)

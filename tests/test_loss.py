@@ -1,0 +1,179 @@
+"""The abc_grpo loss against the independent per-element reference: values, gradients, every aggregation mode."""
+
+import math
+
+import pytest
+import torch
+
+from abc_grpo_verl.algos import compute_policy_loss_abc_grpo
+from tests.support import AGG_MODES, make_actor_config, random_batch, reference_aggregate, reference_token_terms
+
+# (eps1, eps2, eps3, eps4): the paper's setting, an asymmetric one, and one with an unbounded side.
+WIDTHS = [(0.2, 0.2, 0.2, 0.2), (0.28, 0.1, 0.35, 0.3), (math.inf, 1.0, 0.2, 0.2)]
+
+
+def run_loss(batch, widths, mode, ratio_level="token", use_weights=False, global_batch_info=None):
+    eps1, eps2, eps3, eps4 = widths
+    config = make_actor_config(
+        loss_agg_mode=mode, clip_pos_high=eps1, clip_pos_low=eps2, clip_neg_high=eps3, clip_neg_low=eps4,
+        ratio_level=ratio_level,
+    )
+    config.global_batch_info.update(global_batch_info or {})
+    log_prob = batch["log_prob"].clone().requires_grad_(True)
+    loss, metrics = compute_policy_loss_abc_grpo(
+        old_log_prob=batch["old_log_prob"], log_prob=log_prob, advantages=batch["advantages"],
+        response_mask=batch["response_mask"], loss_agg_mode=mode, config=config,
+        rollout_is_weights=batch["weights"] if use_weights else None,
+    )
+    loss.backward()
+    return loss, log_prob.grad, metrics
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_loss_and_gradient_match_reference(mode, widths, ratio_level, use_weights):
+    batch = random_batch(seed=hash((mode, widths, ratio_level, use_weights)) % 1000, dtype=torch.float64)
+    weights = batch["weights"] if use_weights else None
+    values, grads = reference_token_terms(
+        batch["log_prob"], batch["old_log_prob"], batch["advantages"], batch["response_mask"], widths,
+        ratio_level, weights,
+    )
+    expected_loss, coef = reference_aggregate(values, batch["response_mask"], mode)
+    expected_grad = torch.tensor([[g * c for g, c in zip(gr, cr)] for gr, cr in zip(grads, coef)], dtype=torch.float64)
+
+    loss, grad, _ = run_loss(batch, widths, mode, ratio_level, use_weights)
+
+    # rel 1e-7: verl divides seq-mean-token-mean by (token count + 1e-8) in float32
+    assert loss.item() == pytest.approx(expected_loss, rel=1e-7, abs=1e-12)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-7, atol=1e-12)
+
+
+def test_tokens_outside_their_band_get_exactly_zero_gradient():
+    # One token per quadrant, plus an inside token of each sign; A = +-1 so the numbers are easy to read.
+    old = torch.zeros(1, 6, dtype=torch.float64)
+    ratios = torch.tensor([[1.5, 0.5, 1.1, 1.5, 0.5, 0.9]], dtype=torch.float64)
+    advantages = torch.tensor([[1.0, 1.0, 1.0, -1.0, -1.0, -1.0]], dtype=torch.float64)
+    batch = {"old_log_prob": old, "log_prob": ratios.log(), "advantages": advantages,
+             "response_mask": torch.ones(1, 6, dtype=torch.bool), "weights": None}
+    loss, grad, _ = run_loss(batch, (0.2, 0.2, 0.2, 0.2), "token-sum")
+    # Q1, Q2 clipped at 1.2 / 0.8 for A>0; Q4, Q3 at 1.2 / 0.8 for A<0; inside tokens keep r.
+    assert loss.item() == pytest.approx(-(1.2 + 0.8 + 1.1) + (1.2 + 0.8 + 0.9))
+    assert grad.tolist() == [[0.0, 0.0, pytest.approx(-1.1), 0.0, 0.0, pytest.approx(0.9)]]
+
+
+def test_q2_and_q4_differ_from_ppo():
+    """The two quadrants the paper adds: PPO keeps the gradient of Q2 (A>0, r<1-eps) and Q4 (A<0, r>1+eps)."""
+    old = torch.zeros(1, 2, dtype=torch.float64)
+    batch = {"old_log_prob": old, "log_prob": torch.tensor([[0.5, 2.0]], dtype=torch.float64).log(),
+             "advantages": torch.tensor([[1.0, -1.0]], dtype=torch.float64),
+             "response_mask": torch.ones(1, 2, dtype=torch.bool), "weights": None}
+    _, grad, _ = run_loss(batch, (0.2, 0.2, 0.2, 0.2), "token-sum")
+    assert grad.tolist() == [[0.0, 0.0]]
+    # With eps2 = 1 and eps3 = inf (PPO's tuple without dual clip) both get their gradient back: -A * r.
+    _, grad, _ = run_loss(batch, (0.2, 1.0, math.inf, 0.2), "token-sum")
+    assert grad.tolist() == [[pytest.approx(-0.5), pytest.approx(2.0)]]
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+def test_micro_batches_with_global_counts_sum_to_the_whole_batch(mode, ratio_level):
+    batch = random_batch(bs=8, seed=3, dtype=torch.float64)
+    mask = batch["response_mask"]
+    # as verl's ppo_loss does, loss_scale_factor reaches agg_loss through global_batch_info
+    whole_loss, whole_grad, _ = run_loss(batch, WIDTHS[1], mode, ratio_level, use_weights=True,
+                                         global_batch_info={"loss_scale_factor": 7})
+
+    global_info = {"dp_size": 1, "batch_num_tokens": int(mask.sum()), "global_batch_size": int((mask.sum(-1) > 0).sum()),
+                   "loss_scale_factor": 7}
+    parts_loss, parts_grad = 0.0, []
+    for rows in (slice(0, 3), slice(3, 8)):
+        part = {k: v[rows] for k, v in batch.items()}
+        config = make_actor_config(loss_agg_mode=mode, clip_pos_high=0.28, clip_pos_low=0.1,
+                                   clip_neg_high=0.35, clip_neg_low=0.3, ratio_level=ratio_level)
+        config.global_batch_info.update(global_info)
+        log_prob = part["log_prob"].clone().requires_grad_(True)
+        loss, _ = compute_policy_loss_abc_grpo(
+            old_log_prob=part["old_log_prob"], log_prob=log_prob, advantages=part["advantages"],
+            response_mask=part["response_mask"], loss_agg_mode=mode, config=config,
+            rollout_is_weights=part["weights"],
+        )
+        loss.backward()
+        parts_loss += loss.item()
+        parts_grad.append(log_prob.grad)
+
+    assert parts_loss == pytest.approx(whole_loss.item(), rel=1e-9)
+    torch.testing.assert_close(torch.cat(parts_grad), whole_grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
+def test_all_masked_micro_batch_gives_zero_loss_and_zero_gradient(mode):
+    batch = random_batch(seed=5)
+    batch["response_mask"] = torch.zeros_like(batch["response_mask"])
+    loss, grad, metrics = run_loss(batch, WIDTHS[0], mode)
+    assert loss.item() == 0.0
+    assert torch.equal(grad, torch.zeros_like(grad))
+    assert all(value == 0.0 for value in metrics.values())
+
+
+def test_sequence_level_clips_whole_sequences():
+    # Sequence 0: mean log-ratio log(1.5) -> above the band for A>0: every token of it gets zero gradient,
+    # even the one whose own ratio (1.0) is inside. Sequence 1: mean log-ratio 0 -> all inside.
+    old = torch.zeros(2, 2, dtype=torch.float64)
+    log_prob = torch.tensor([[0.0, 2 * math.log(1.5)], [0.3, -0.3]], dtype=torch.float64)
+    batch = {"old_log_prob": old, "log_prob": log_prob, "advantages": torch.ones(2, 2, dtype=torch.float64),
+             "response_mask": torch.ones(2, 2, dtype=torch.bool), "weights": None}
+    loss, grad, metrics = run_loss(batch, WIDTHS[0], "token-sum", ratio_level="sequence")
+    assert grad.tolist() == [[0.0, 0.0], [-1.0, -1.0]]
+    assert loss.item() == pytest.approx(-(1.2 * 2) - (1.0 * 2))
+    assert metrics["actor/abc_clipfrac_q1"] == 0.5
+
+
+def test_defaults_come_from_the_actor_clip_ratios():
+    batch = random_batch(seed=11, dtype=torch.float64)
+    config = make_actor_config(loss_agg_mode="token-sum", clip_ratio_low=0.15, clip_ratio_high=0.25)
+    log_prob = batch["log_prob"].clone().requires_grad_(True)
+    loss, _ = compute_policy_loss_abc_grpo(batch["old_log_prob"], log_prob, batch["advantages"],
+                                           batch["response_mask"], "token-sum", config)
+    values, _ = reference_token_terms(batch["log_prob"], batch["old_log_prob"], batch["advantages"],
+                                      batch["response_mask"], (0.25, 0.15, 0.25, 0.15))
+    assert loss.item() == pytest.approx(reference_aggregate(values, batch["response_mask"], "token-sum")[0], rel=1e-9)
+
+
+def test_metric_values_are_python_floats_collected_in_one_transfer(monkeypatch):
+    calls = []
+    original = torch.Tensor.tolist
+
+    def counting_tolist(self):
+        calls.append(self.shape)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", counting_tolist)
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("the loss must not call .item()"))
+    batch = random_batch(seed=2)
+    config = make_actor_config()
+    _, metrics = compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+                                              batch["response_mask"], "token-mean", config)
+    assert len(calls) == 1
+    assert all(type(v) is float for v in metrics.values())
+    assert set(metrics) == {"actor/pg_clipfrac", "actor/ppo_kl", "actor/pg_clipfrac_lower", "actor/abc_clipfrac_q1",
+                            "actor/abc_clipfrac_q2", "actor/abc_clipfrac_q3", "actor/abc_clipfrac_q4"}
+
+
+def test_ppo_kl_is_the_masked_mean_of_old_minus_new_log_prob():
+    batch = random_batch(seed=8, dtype=torch.float64)
+    _, _, metrics = run_loss(batch, WIDTHS[0], "token-mean")
+    mask = batch["response_mask"]
+    diffs = [o - n for o_row, n_row, m_row in zip(batch["old_log_prob"].tolist(), batch["log_prob"].tolist(),
+                                                  mask.tolist()) for o, n, m in zip(o_row, n_row, m_row) if m]
+    assert metrics["actor/ppo_kl"] == pytest.approx(sum(diffs) / len(diffs), rel=1e-6)
+
+
+def test_missing_config_is_an_error():
+    batch = random_batch()
+    with pytest.raises(ValueError, match="actor config"):
+        compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+                                     batch["response_mask"], "token-mean", None)
+
+
