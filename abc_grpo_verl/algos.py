@@ -16,6 +16,7 @@
 Importing this module registers both (the ``verl.plugins`` entry point does it on every ``import verl``).
 """
 
+import logging
 from typing import Any, Optional
 
 import numpy as np
@@ -31,6 +32,19 @@ NAME = "abc_grpo"
 
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
+
+# `abc_grpo` may already be registered: by a verl release that ships it upstream, or by an earlier import (a reload,
+# a second copy) of this module. The plugin's versions win, since its config subclass and metrics are what the user
+# installed. verl's loss registry would overwrite silently but its estimator registry raises on a second function,
+# so drop earlier entries first, and say so when they were not this module's (see upstream/README.md).
+for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGISTRY):
+    _earlier = _registry.pop(NAME, None)
+    if _earlier is not None and getattr(_earlier, "__module__", None) != __name__:
+        logging.getLogger(__name__).info(
+            "the '%s' %s registered by %s is replaced by abc_grpo_verl's (the installed plugin wins)",
+            NAME, "policy loss" if _registry is core_algos.POLICY_LOSS_REGISTRY else "advantage estimator",
+            getattr(_earlier, "__module__", repr(_earlier)),
+        )
 
 
 @register_policy_loss(NAME)
@@ -102,13 +116,6 @@ def compute_policy_loss_abc_grpo(
         **quadrant_shares,
     }
     return pg_loss, metrics
-
-
-# verl's estimator registry raises when a name gets a second function object. A reload of this module (or a
-# second copy of it) would do that; drop our own earlier registration first so re-importing stays harmless.
-_earlier = core_algos.ADV_ESTIMATOR_REGISTRY.get(NAME)
-if getattr(_earlier, "__qualname__", None) == "compute_abc_grpo_outcome_advantage":
-    del core_algos.ADV_ESTIMATOR_REGISTRY[NAME]
 
 
 @register_adv_est(NAME)
