@@ -1,0 +1,105 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Resumable per-sample storage: one JSONL file per model and benchmark, appended batch by batch.
+
+A record is keyed by (problem id, sample index); a rerun generates only the keys that are missing, so it never
+duplicates a sample. A line cut short by a crash (the last line, without its newline) is dropped on load;
+anything else malformed is an error that names the file and line, since silently skipping it would bias the scores.
+"""
+
+import json
+import os
+from pathlib import Path
+
+RECORD_FIELDS = ("id", "sample", "pred", "correct", "num_tokens", "truncated")
+
+
+class StoreError(ValueError):
+    """A samples file or protocol file that does not match what this run expects."""
+
+
+class SampleStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.records: dict[tuple[str, int], dict] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        raw = self.path.read_bytes()
+        complete = raw.endswith(b"\n")
+        lines = raw.decode("utf-8").split("\n")
+        if complete:
+            lines.pop()
+        for line_no, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if line_no == len(lines) and not complete:
+                    # An append interrupted mid-line: drop it now, so the next append starts on a fresh line.
+                    print(f"[eval] {self.path}: dropping the unfinished last line {line_no} (interrupted write)")
+                    self.path.write_bytes(raw[: len(raw) - len(line.encode("utf-8"))])
+                    return
+                raise StoreError(f"{self.path}, line {line_no}: not valid JSON; fix or delete the line") from None
+            missing = [field for field in RECORD_FIELDS if field not in record]
+            if missing:
+                raise StoreError(f"{self.path}, line {line_no}: missing field {missing[0]!r}")
+            key = (record["id"], record["sample"])
+            if key in self.records:
+                raise StoreError(f"{self.path}, line {line_no}: sample {key[1]} of problem {key[0]!r} appears twice")
+            self.records[key] = record
+        if raw and not complete:
+            # The last line parsed but lost its newline: restore it before appending.
+            with self.path.open("ab") as f:
+                f.write(b"\n")
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self.records
+
+    def append(self, records: list[dict]) -> None:
+        """Write `records` durably (one write, flush + fsync), then index them."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            # One write call for the whole batch: a kill rarely leaves half a batch, which would shift the batch
+            # boundaries of the rerun (the HF backend seeds per batch).
+            f.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+            f.flush()
+            os.fsync(f.fileno())
+        for record in records:
+            self.records[(record["id"], record["sample"])] = record
+
+    def correctness(self, problem_ids: list[str], n: int) -> list[list[bool]]:
+        """``[problem][sample]`` correctness of the first `n` samples, in the order of `problem_ids`."""
+        missing = [(pid, j) for pid in problem_ids for j in range(n) if (pid, j) not in self.records]
+        if missing:
+            pid, j = missing[0]
+            raise StoreError(f"{self.path}: {len(missing)} samples missing, e.g. sample {j} of problem {pid!r}")
+        return [[bool(self.records[(pid, j)]["correct"]) for j in range(n)] for pid in problem_ids]
+
+
+def check_protocol(model_dir: Path, protocol: dict) -> None:
+    """Refuse to mix samples produced under different settings into one result; record the settings otherwise."""
+    path = Path(model_dir) / "protocol.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        changed = {key: (stored.get(key), value) for key, value in protocol.items() if stored.get(key) != value}
+        if changed:
+            details = ", ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in changed.items())
+            raise StoreError(
+                f"{path} records samples made with other settings ({details}); use another --output-dir, "
+                "or the same settings to resume"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(protocol, indent=1))
