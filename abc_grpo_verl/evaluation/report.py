@@ -1,0 +1,117 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Reports: ``results.json`` (every sample's record, text-free), ``results.md`` (Table 2 layout) and ``passk.png``."""
+
+import json
+from pathlib import Path
+
+from .metrics import k_grid
+
+AVERAGE = "Average"
+
+
+def write_json(path: Path, results: dict) -> None:
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _gain(new: float | None, base: float | None) -> str:
+    # The paper's "Gain" is relative, (new - base) / base, not a difference in points.
+    if new is None or base is None or base == 0:
+        return "n/a"
+    return f"{100.0 * (new - base) / base:+.1f}%"
+
+
+def _table(results: dict, estimator: str) -> list[str]:
+    k = results["protocol"]["k"]
+    ks = k_grid(k)
+    greedy = results["protocol"]["greedy"]
+    labels = list(results["models"])
+    rows_for = list(results["benchmarks"]) + ([AVERAGE] if len(results["benchmarks"]) > 1 else [])
+    header = ["Benchmark", "Model", f"Avg@{k}", *[f"P@{j}" for j in ks]] + (["Greedy"] if greedy else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def values(metrics: dict) -> list[float | None]:
+        scores = [metrics["avg@k"], *[metrics[estimator][j] for j in ks]]
+        return scores + ([metrics["greedy_accuracy"]] if greedy else [])
+
+    for bench in rows_for:
+        for i, label in enumerate(labels):
+            metrics = results["models"][label]["metrics"][bench]
+            name = bench if i == 0 else ""
+            lines.append("| " + " | ".join([name, label, *[_cell(v) for v in values(metrics)]]) + " |")
+        if bench == AVERAGE and len(labels) > 1:
+            base = values(results["models"][labels[0]]["metrics"][AVERAGE])
+            for label in labels[1:]:
+                new = values(results["models"][label]["metrics"][AVERAGE])
+                cells = [_gain(n, b) for n, b in zip(new, base, strict=True)]
+                lines.append("| " + " | ".join(["", f"Gain {label} vs {labels[0]}", *cells]) + " |")
+    return lines
+
+
+def write_markdown(path: Path, results: dict) -> None:
+    p = results["protocol"]
+    lines = [
+        "# Evaluation results",
+        "",
+        f"{p['k']} samples per problem, temperature {p['temperature']}, top_p {p['top_p']}, top_k {p['top_k']}, "
+        f"max_tokens {p['max_tokens']}, seed {p['seed']}. Scores in %. "
+        + ("Average = plain mean over the benchmarks; Gain = relative change vs the first model." if
+           len(results["benchmarks"]) > 1 else ""),
+        "",
+        "## Pass@k as in the paper (first k samples)",
+        "",
+        *_table(results, "pass@k_first"),
+        "",
+        "## Pass@k, unbiased estimator (Chen et al. 2021: 1 - C(n-c,k)/C(n,k), n = k_max)",
+        "",
+        *_table(results, "pass@k_unbiased"),
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def write_plot(path: Path, results: dict) -> None:
+    """Pass@k against k (log2 axis), one panel per benchmark (+ Average), one colour per model.
+
+    Solid lines: unbiased estimator; dashed: the paper's first-k estimate.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed, and safe under a headless job scheduler
+    import matplotlib.pyplot as plt
+
+    panels = list(results["benchmarks"]) + ([AVERAGE] if len(results["benchmarks"]) > 1 else [])
+    ks = k_grid(results["protocol"]["k"])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, bench in zip(axes[0], panels, strict=True):
+        for i, (label, model) in enumerate(results["models"].items()):
+            metrics = model["metrics"][bench]
+            color = f"C{i % 10}"
+            ax.plot(ks, [metrics["pass@k_unbiased"][j] for j in ks], "-o", color=color, ms=3, label=label)
+            ax.plot(ks, [metrics["pass@k_first"][j] for j in ks], "--", color=color, lw=1, alpha=0.7)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(j) for j in ks])
+        ax.set_title(bench)
+        ax.set_xlabel("k")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Pass@k (%)")
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.suptitle("solid: unbiased estimator (Chen et al.), dashed: first k samples (the paper's)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
