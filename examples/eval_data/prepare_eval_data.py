@@ -1,0 +1,125 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Write the evaluation benchmarks as local JSONL files (``id``, ``problem``, ``answer``) from the Hugging Face Hub.
+
+    python examples/eval_data/prepare_eval_data.py --output-dir data/eval [--benchmarks aime24,aime25,amc23,math500]
+
+Then: ``python -m abc_grpo_verl.eval --data-dir data/eval ...``. Needs the ``datasets`` package and network
+access once; nothing is committed to this repository. The sources are the ones the paper cites (plus MATH-500):
+
+    aime24   HuggingFaceH4/aime_2024  split train   30 problems
+    aime25   opencompass/AIME2025     configs AIME2025-I + AIME2025-II, split test   15 + 15
+    amc23    math-ai/amc23            split test    40
+    math500  HuggingFaceH4/MATH-500   split test    500
+
+Column names differ between these datasets (``problem`` or ``question``; ``id``, ``unique_id`` or none), so each
+row's fields are looked up by the candidates below; a dataset without any of them fails with the columns it has.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from abc_grpo_verl.evaluation.data import KNOWN_BENCHMARKS, answer_to_str, parse_benchmark_names
+
+PROBLEM_COLUMNS = ("problem", "question")
+ANSWER_COLUMNS = ("answer",)
+ID_COLUMNS = ("id", "unique_id")
+
+
+@dataclass(frozen=True)
+class Source:
+    repo: str
+    configs: tuple[str | None, ...]
+    split: str
+    expected: int  # problem count, checked so a changed upstream dataset does not go unnoticed
+
+
+SOURCES = {
+    "aime24": Source("HuggingFaceH4/aime_2024", (None,), "train", 30),
+    "aime25": Source("opencompass/AIME2025", ("AIME2025-I", "AIME2025-II"), "test", 30),
+    "amc23": Source("math-ai/amc23", (None,), "test", 40),
+    "math500": Source("HuggingFaceH4/MATH-500", (None,), "test", 500),
+}
+assert tuple(SOURCES) == KNOWN_BENCHMARKS
+
+
+def _column(columns, candidates, what: str, where: str) -> str | None:
+    found = next((c for c in candidates if c in columns), None)
+    if found is None and what != "id":
+        raise ValueError(f"{where}: no {what} column (looked for {list(candidates)}; it has {sorted(columns)})")
+    return found
+
+
+def normalize_rows(rows: list[dict], where: str, id_prefix: str) -> list[dict]:
+    """Rows of one dataset split -> ``{"id", "problem", "answer"}`` records.
+
+    Rows without an id column get ``<id_prefix>-<1-based row number>``; answers go through the same
+    ``answer_to_str`` as the loader (so 27.0 becomes "27").
+    """
+    if not rows:
+        raise ValueError(f"{where}: no rows")
+    columns = set(rows[0])
+    problem_col = _column(columns, PROBLEM_COLUMNS, "problem", where)
+    answer_col = _column(columns, ANSWER_COLUMNS, "answer", where)
+    id_col = _column(columns, ID_COLUMNS, "id", where)
+    return [
+        {
+            "id": str(row[id_col]) if id_col else f"{id_prefix}-{i}",
+            "problem": row[problem_col],
+            "answer": answer_to_str(row[answer_col]),
+        }
+        for i, row in enumerate(rows, start=1)
+    ]
+
+
+def fetch(name: str) -> list[dict]:
+    from datasets import load_dataset
+
+    source = SOURCES[name]
+    records = []
+    for config in source.configs:
+        where = f"{source.repo}" + (f" ({config})" if config else "") + f", split {source.split}"
+        rows = list(load_dataset(source.repo, config, split=source.split))
+        records += normalize_rows(rows, where, id_prefix=config or name)
+    ids = [r["id"] for r in records]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{source.repo}: ids are not unique")
+    if len(records) != source.expected:
+        print(f"warning: {name}: {len(records)} problems, expected {source.expected} (has the dataset changed?)")
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--benchmarks", default=",".join(KNOWN_BENCHMARKS))
+    args = parser.parse_args(argv)
+    names = parse_benchmark_names(args.benchmarks)
+    unknown = [name for name in names if name not in SOURCES]
+    if unknown:
+        parser.error(f"--benchmarks: no hub source for {unknown}; known: {list(SOURCES)}")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        records = fetch(name)
+        path = args.output_dir / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        print(f"{name}: {len(records)} problems -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

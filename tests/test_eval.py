@@ -1,0 +1,590 @@
+"""Evaluation (`python -m abc_grpo_verl.eval`): the Pass@k estimators, an end-to-end run with the Hugging Face
+backend on a tiny random Qwen3 with an offline word-level tokenizer, resuming, data and checkpoint handling
+(including a real verl FSDP merge on CPU), and the vLLM wiring against a stand-in module (vllm is never imported).
+
+The tiny model's vocabulary holds the tokens ``\\boxed{1}``, ``\\boxed{2}`` and ``\\boxed{3}`` and the fixture answers
+are 1, 2 or 3, so random sampling gets some problems right and some wrong.
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from collections import defaultdict
+from fractions import Fraction
+from math import comb
+from pathlib import Path
+
+import pytest
+import torch
+
+from abc_grpo_verl import eval as eval_cli
+from abc_grpo_verl.evaluation import backends
+from abc_grpo_verl.evaluation.backends import BackendError, HFBackend, SamplingSpec, VLLMBackend, choose_backend
+from abc_grpo_verl.evaluation.checkpoint import ModelError, detect_model, materialize, parse_model_specs
+from abc_grpo_verl.evaluation.data import CHATML, INSTRUCTION, DataError, load_benchmark, render_prompt
+from abc_grpo_verl.evaluation.metrics import (
+    average_metrics,
+    benchmark_metrics,
+    k_grid,
+    pass_at_k_first,
+    pass_at_k_unbiased,
+)
+from abc_grpo_verl.evaluation.samples import SampleStore, StoreError
+from abc_grpo_verl.reward import compute_score
+
+FIXTURES = Path(__file__).parent / "fixtures" / "eval"
+BENCHMARKS = ("toy_add", "toy_mul")
+REPO = Path(__file__).resolve().parents[1]
+WORDS = ["[UNK]", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "\\boxed{1}", "\\boxed{2}", "\\boxed{3}", "so", "is"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+# ---------------------------------------------------------------------------------------------- estimators
+
+
+def exact_unbiased(n, c, k):
+    return float(1 - Fraction(comb(n - c, k), comb(n, k)))
+
+
+@pytest.mark.parametrize(
+    "n, c, k, expected",
+    [
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2) = 1 - 3/6
+        (3, 1, 2, 2 / 3),  # 1 - C(2,2)/C(3,2) = 1 - 1/3
+        (5, 2, 1, 0.4),  # pass@1 = c/n
+        (10, 0, 3, 0.0),  # no correct sample
+        (10, 10, 1, 1.0),  # all correct
+        (4, 4, 4, 1.0),  # k = n, all correct
+        (4, 1, 4, 1.0),  # k = n: solved iff any sample is correct
+        (4, 0, 4, 0.0),
+        (8, 6, 3, 1.0),  # n - c < k: every 3-subset holds a correct sample
+        (64, 1, 32, 0.5),  # 1 - C(63,32)/C(64,32) = 1 - 32/64
+    ],
+)
+def test_unbiased_pass_at_k_hand_computed(n, c, k, expected):
+    assert pass_at_k_unbiased(n, c, k) == pytest.approx(expected, abs=1e-12)
+    assert pass_at_k_unbiased(n, c, k) == pytest.approx(exact_unbiased(n, c, k), abs=1e-12)
+
+
+def test_unbiased_pass_at_k_is_stable_where_binomials_overflow():
+    # C(2000, 1000) ~ 2e600 overflows a float; the product form does not.
+    for c in (1, 3, 50, 1000):
+        assert pass_at_k_unbiased(2000, c, 1000) == pytest.approx(exact_unbiased(2000, c, 1000), abs=1e-12)
+    assert all(pass_at_k_unbiased(64, c, 1) == pytest.approx(c / 64) for c in range(65))
+
+
+@pytest.mark.parametrize("n, c, k", [(4, 1, 5), (4, 1, 0), (4, 5, 1), (4, -1, 1)])
+def test_unbiased_pass_at_k_rejects_out_of_range(n, c, k):
+    with pytest.raises(ValueError, match="must be in"):
+        pass_at_k_unbiased(n, c, k)
+
+
+def test_first_k_pass_at_k():
+    row = [False, True, False, False]
+    assert [pass_at_k_first(row, k) for k in (1, 2, 3, 4)] == [0.0, 1.0, 1.0, 1.0]
+    assert pass_at_k_first([False] * 3, 3) == 0.0
+    with pytest.raises(ValueError, match=r"\[1, 4\]"):
+        pass_at_k_first(row, 5)
+
+
+def test_k_grid():
+    assert k_grid(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert k_grid(48) == [1, 2, 4, 8, 16, 32, 48]
+    assert k_grid(1) == [1]
+    with pytest.raises(ValueError):
+        k_grid(0)
+
+
+def test_benchmark_metrics_hand_computed():
+    correct = [[True, False, False, False], [False] * 4, [True] * 4, [False, False, False, True]]
+    m = benchmark_metrics(correct, 4, greedy=[True, False, True, False])
+    assert m["avg@k"] == pytest.approx(100 * (0.25 + 0 + 1 + 0.25) / 4)
+    assert m["pass@k_first"] == pytest.approx({1: 50.0, 2: 50.0, 4: 75.0})
+    # k=2: problems 0 and 3 have 1 - C(3,2)/C(4,2) = 0.5 each
+    assert m["pass@k_unbiased"] == pytest.approx({1: m["avg@k"], 2: 100 * (0.5 + 0 + 1 + 0.5) / 4, 4: 75.0})
+    assert m["greedy_accuracy"] == 50.0
+    # extra samples beyond k are ignored; missing ones are an error
+    assert benchmark_metrics([row + [True] for row in correct], 4) == benchmark_metrics(correct, 4)
+    with pytest.raises(ValueError, match="fewer than k=4"):
+        benchmark_metrics([[True] * 3], 4)
+    avg = average_metrics([m, benchmark_metrics([[True] * 4], 4)])
+    assert avg["avg@k"] == pytest.approx((m["avg@k"] + 100) / 2)  # plain mean over benchmarks, as the paper
+    assert avg["greedy_accuracy"] is None
+
+
+# ---------------------------------------------------------------------------------------------- tiny model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # The tiny model's matmuls are far faster single-threaded on a shared CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_tokenizer(chat_template=CHAT_TEMPLATE):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece()  # joins words with spaces
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny_qwen3")
+    config = Qwen3Config(
+        vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8, max_position_embeddings=256, tie_word_embeddings=True,
+        bos_token_id=1, eos_token_id=1, pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    Qwen3ForCausalLM(config).save_pretrained(path)
+    make_tokenizer().save_pretrained(path)
+    return path
+
+
+def run_eval(output_dir, *extra, models=None, k=4):
+    argv = []
+    for model in models:
+        argv += ["--model", str(model)]
+    argv += [
+        "--benchmarks", ",".join(BENCHMARKS), "--k", str(k), "--max-tokens", "5", "--data-dir", str(FIXTURES),
+        "--output-dir", str(output_dir), "--backend", "hf", "--device", "cpu", "--batch-size", "3", *extra,
+    ]
+    return eval_cli.main(argv)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def recompute(samples, k):
+    """Avg@k and both Pass@k from results.json's per-sample records, written independently of metrics.py."""
+    rows = defaultdict(dict)
+    for record in samples:
+        rows[record["id"]][record["sample"]] = record["correct"]
+    assert all(sorted(row) == list(range(k)) for row in rows.values())
+    table = [[row[j] for j in range(k)] for row in rows.values()]
+    n = len(table)
+    ks = [j for j in (1, 2, 4, 8, 16, 32, 64) if j <= k]
+    return {
+        "avg@k": 100 * sum(sum(row) for row in table) / (n * k),
+        "pass@k_first": {str(j): 100 * sum(any(row[:j]) for row in table) / n for j in ks},
+        "pass@k_unbiased": {str(j): 100 * sum(exact_unbiased(k, sum(row), j) for row in table) / n for j in ks},
+    }
+
+
+def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert run_eval(out, "--greedy", models=[f"grpo={tiny_model_dir}", f"abc={tiny_model_dir}"]) == 0
+    printed = capsys.readouterr().out
+    assert "[eval] backend: hf (--backend hf)" in printed
+    for name in ("results.json", "results.md", "passk.png"):
+        assert (out / name).is_file(), name
+    assert (out / "passk.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["models"]) == ["grpo", "abc"]
+    assert results["protocol"]["k"] == 4
+    assert (results["protocol"]["temperature"], results["protocol"]["top_p"], results["protocol"]["top_k"]) == (
+        0.6, 0.95, 20)
+    all_correct = []
+    for label, model in results["models"].items():
+        assert model["prompt"]["chat_template_applied"] is True
+        assert model["prompt"]["example"] == CHATML.format(content=f"{INSTRUCTION} <problem>")
+        for bench in BENCHMARKS:
+            problems = load_benchmark(FIXTURES, bench)
+            samples = model["samples"][bench]
+            assert "completion" not in samples[0]  # results.json is text-free
+            assert [(s["id"], s["sample"]) for s in samples] == [(p.id, j) for p in problems for j in range(4)]
+            metrics = model["metrics"][bench]
+            expected = recompute(samples, 4)
+            assert metrics["avg@k"] == pytest.approx(expected["avg@k"])
+            assert metrics["pass@k_first"] == pytest.approx(expected["pass@k_first"])
+            assert metrics["pass@k_unbiased"] == pytest.approx(expected["pass@k_unbiased"])
+            greedy = model["greedy"][bench]
+            assert metrics["greedy_accuracy"] == pytest.approx(100 * sum(g["correct"] for g in greedy) / len(problems))
+            # Graded by the training reward itself: regrade every stored completion.
+            answers = {p.id: p.answer for p in problems}
+            for line in read_jsonl(out / "samples" / label / f"{bench}.jsonl"):
+                score = compute_score(bench, line["completion"], answers[line["id"]])
+                assert (score["acc"], score["pred"]) == (line["correct"], line["pred"])
+                all_correct.append(line["correct"])
+        average = model["metrics"]["Average"]
+        assert average["avg@k"] == pytest.approx(sum(model["metrics"][b]["avg@k"] for b in BENCHMARKS) / 2)
+    assert any(all_correct) and not all(all_correct)  # the fixture exercises both outcomes
+    # Sampling depends on the seed and the problem, not on the label: both models drew the same samples.
+    assert results["models"]["grpo"]["samples"] == results["models"]["abc"]["samples"]
+
+    table = (out / "results.md").read_text()
+    avg = results["models"]["grpo"]["metrics"]["toy_add"]["avg@k"]
+    assert f"| toy_add | grpo | {avg:.1f} |" in table
+    assert "Gain abc vs grpo" in table and "| Avg@4 | P@1 | P@2 | P@4 | Greedy |" in table
+
+
+def test_resume_continues_without_duplicates_and_gives_the_same_result(tiny_model_dir, tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    assert run_eval(reference, models=[f"tiny={tiny_model_dir}"]) == 0
+
+    out = tmp_path / "interrupted"
+    original = HFBackend.generate
+    calls = []
+
+    def interrupted_after_three_batches(self, prompts, seeds, spec):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C or a scheduler's kill leaves behind
+        calls.append(len(prompts))
+        return original(self, prompts, seeds, spec)
+
+    monkeypatch.setattr(HFBackend, "generate", interrupted_after_three_batches)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(out, models=[f"tiny={tiny_model_dir}"])
+    partial = out / "samples" / "tiny" / "toy_add.jsonl"
+    assert len(read_jsonl(partial)) == 9  # three batches of 3 out of 3 problems x 4 samples
+    with partial.open("a") as f:
+        f.write('{"id": "add-3", "sam')  # a line cut short by the kill
+
+    calls.clear()
+
+    def counting(self, prompts, seeds, spec):
+        calls.append(len(prompts))
+        return original(self, prompts, seeds, spec)
+
+    monkeypatch.setattr(HFBackend, "generate", counting)
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"]) == 0
+    assert sum(calls) == (3 + 2) * 4 - 9  # only the missing samples were generated
+
+    for bench in BENCHMARKS:
+        lines = read_jsonl(out / "samples" / "tiny" / f"{bench}.jsonl")
+        keys = [(line["id"], line["sample"]) for line in lines]
+        assert len(keys) == len(set(keys)) == len(load_benchmark(FIXTURES, bench)) * 4
+        expected = read_jsonl(reference / "samples" / "tiny" / f"{bench}.jsonl")
+        assert sorted(map(json.dumps, lines)) == sorted(map(json.dumps, expected))  # same samples, same texts
+    resumed = json.loads((out / "results.json").read_text())
+    uninterrupted = json.loads((reference / "results.json").read_text())
+    assert resumed["models"]["tiny"]["metrics"] == uninterrupted["models"]["tiny"]["metrics"]
+    assert resumed["models"]["tiny"]["samples"] == uninterrupted["models"]["tiny"]["samples"]
+
+    # Everything is on disk: a rerun rebuilds the reports without loading the model.
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model should not be loaded")
+
+    monkeypatch.setattr(HFBackend, "__init__", no_model)
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"]) == 0
+    assert json.loads((out / "results.json").read_text())["models"] == resumed["models"]
+
+
+def test_rerun_with_other_settings_is_refused(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=2) == 0  # a larger k only adds samples
+    assert len(read_jsonl(out / "samples" / "tiny" / "toy_add.jsonl")) == 3 * 2
+    assert run_eval(out, "--seed", "7", models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert "seed: 42 there, 7 now" in capsys.readouterr().err
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=2) == 0  # nothing was written by the refused run
+
+
+def test_prompt_formats():
+    with_template, without = make_tokenizer(), make_tokenizer(chat_template=None)
+    paper = CHATML.format(content=f"{INSTRUCTION} What is 1 + 1?")
+    assert paper == (
+        "<|im_start|>user\nPlease reason step by step, and put your final answer within \\boxed{}. What is 1 + 1?"
+        "<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert render_prompt(without, "What is 1 + 1?", "auto") == paper
+    assert render_prompt(with_template, "What is 1 + 1?", "chatml") == paper
+    with_template.chat_template = "{% for m in messages %}[{{ m.content }}]{% endfor %}"
+    assert render_prompt(with_template, "q", "auto") == f"[{INSTRUCTION} q]"
+
+
+def test_hf_backend_stops_at_stop_tokens(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    backend = HFBackend(str(tiny_model_dir), tokenizer, device="cpu")
+    assert backend.stop_ids == [WORDS.index("<|endoftext|>"), WORDS.index("<|im_end|>")]
+    prompt = tokenizer("so is", add_special_tokens=False).input_ids
+    completions = backend.generate([prompt, prompt[:1]], [0, 1], SamplingSpec(0.6, 0.95, 20, max_tokens=40))
+    for completion in completions:
+        assert completion.truncated == (completion.num_tokens == 40)
+        assert "<|im_end|>" not in completion.text and "<|endoftext|>" not in completion.text
+    assert any(not c.truncated for c in completions)  # 2 of 9 tokens stop; 40 steps make a stop near certain
+    backend.close()
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def write_lines(path, *lines):
+    path.write_text("".join(line + "\n" for line in lines))
+    return path.parent
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (['{"id": 1, "problem": "p", "answer": "1"}', "{not json"], r"bench.jsonl, line 2: not valid JSON"),
+        (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": 2, "problem": "p"}'],
+         r"bench.jsonl, line 2: missing field 'answer'"),
+        (['{"problem": "p", "answer": "1"}'], r"line 1: missing field 'id'"),
+        (['{"id": 1, "problem": "", "answer": "1"}'], r"line 1: field 'problem' must be a non-empty string"),
+        (['{"id": 1, "problem": "p", "answer": [1]}'], r"line 1: field 'answer' must be"),
+        (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": "1", "problem": "q", "answer": "2"}'],
+         r"line 2: duplicate id '1' \(first on line 1\)"),
+        (["[1, 2]"], r"line 1: expected a JSON object"),
+        ([""], r"holds no problems"),
+    ],
+)
+def test_malformed_benchmark_file_names_file_line_and_field(tmp_path, lines, message):
+    data_dir = write_lines(tmp_path / "bench.jsonl", *lines)
+    with pytest.raises(DataError, match=message):
+        load_benchmark(data_dir, "bench")
+
+
+def test_missing_benchmark_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(DataError, match=r"aime24.jsonl not found; write it with: python examples/eval_data/"):
+        load_benchmark(tmp_path, "aime24")
+    with pytest.raises(DataError, match=r"mine.jsonl not found; a benchmark file holds one JSON object per line"):
+        load_benchmark(tmp_path, "mine")
+
+
+def test_fixture_values_are_normalised():
+    problems = load_benchmark(FIXTURES, "toy_mul")
+    assert [(p.id, p.answer) for p in problems] == [("1", "1"), ("2", "3")]  # integer id, answer 3.0 -> "3"
+
+
+def test_cli_errors_name_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        eval_cli.main(["--model", "x", "--data-dir", str(FIXTURES), "--output-dir", str(tmp_path), "--k", "0"])
+    assert "--k must be an integer >= 1, got 0" in capsys.readouterr().err
+    argv = ["--model", str(tmp_path), "--data-dir", str(FIXTURES), "--output-dir", str(tmp_path)]
+    assert eval_cli.main([*argv, "--benchmarks", "toy_add,../x"]) == 2
+    assert "--benchmarks: '../x' is not a valid name" in capsys.readouterr().err
+    assert eval_cli.main([*argv, "--benchmarks", "toy_add,toy_add"]) == 2
+    assert "--benchmarks lists ['toy_add'] more than once" in capsys.readouterr().err
+
+
+def test_module_entry_point_reports_a_missing_benchmark(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "abc_grpo_verl.eval", "--model", str(tmp_path), "--benchmarks", "amc23",
+         "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"benchmark 'amc23': file {tmp_path / 'amc23.jsonl'} not found" in result.stderr
+
+
+def test_prepare_script_normalises_hub_rows():
+    spec = importlib.util.spec_from_file_location("prepare_eval_data", REPO / "examples/eval_data/prepare_eval_data.py")
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    # AIME 2025 style: a question column and no id
+    assert prepare.normalize_rows([{"question": "q1", "answer": "70"}, {"question": "q2", "answer": "588"}],
+                                  "aime25", "AIME2025-I") == [
+        {"id": "AIME2025-I-1", "problem": "q1", "answer": "70"},
+        {"id": "AIME2025-I-2", "problem": "q2", "answer": "588"},
+    ]
+    # MATH-500 style: problem + unique_id; AMC style float answers
+    assert prepare.normalize_rows([{"problem": "p", "answer": 27.0, "unique_id": "test/x.json"}], "m", "m") == [
+        {"id": "test/x.json", "problem": "p", "answer": "27"}
+    ]
+    with pytest.raises(ValueError, match=r"org/ds: no problem column \(looked for \['problem', 'question'\]; it has"):
+        prepare.normalize_rows([{"text": "p", "answer": "1"}], "org/ds", "x")
+
+
+def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    good = json.dumps({"id": "a", "sample": 0, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False})
+    write_lines(path, good, "{broken", good.replace('"sample": 0', '"sample": 1'))
+    with pytest.raises(StoreError, match=r"s.jsonl, line 2: not valid JSON"):
+        SampleStore(path)
+    write_lines(path, good, good)
+    with pytest.raises(StoreError, match=r"line 2: sample 0 of problem 'a' appears twice"):
+        SampleStore(path)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+def make_fsdp_checkpoint(hf_dir, step_dir):
+    """A verl FSDP actor checkpoint as verl 0.9.1 writes it on one rank: DTensor shards, fsdp_config.json, and
+    huggingface/ with the config and tokenizer (but no weights)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+    from transformers import AutoModelForCausalLM
+
+    actor = Path(step_dir) / "actor"
+    (actor / "huggingface").mkdir(parents=True)
+    state = AutoModelForCausalLM.from_pretrained(hf_dir).state_dict()
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("gloo", init_method=f"file://{step_dir}/pg", rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,), mesh_dim_names=("fsdp",))
+        sharded = {key: distribute_tensor(value.detach().clone(), mesh, [Shard(0)]) for key, value in state.items()}
+        torch.save(sharded, actor / "model_world_size_1_rank_0.pt")
+    finally:
+        if started:
+            dist.destroy_process_group()
+    (actor / "fsdp_config.json").write_text(json.dumps({"FSDP_version": 2, "world_size": 1}))
+    for item in Path(hf_dir).iterdir():
+        if item.suffix != ".safetensors":
+            (actor / "huggingface" / item.name).write_bytes(item.read_bytes())
+    return actor, state
+
+
+def test_verl_fsdp_checkpoint_is_merged_once_on_cpu(tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    step = tmp_path / "my_run" / "global_step_3"
+    actor, state = make_fsdp_checkpoint(tiny_model_dir, step)
+    (spec,) = parse_model_specs([str(step)])  # the global_step dir resolves to its actor/
+    assert (spec.kind, spec.location, spec.label) == ("verl_fsdp", str(actor.resolve()), "my_run-global_step_3")
+    merged = Path(materialize(spec, tmp_path / "merged"))
+    assert merged == tmp_path / "merged" / "my_run-global_step_3"
+    assert not merged.with_name(merged.name + ".partial").exists()
+    loaded = AutoModelForCausalLM.from_pretrained(merged).state_dict()
+    for key, value in state.items():  # verl's merger saves bf16
+        torch.testing.assert_close(loaded[key].float(), value.to(torch.bfloat16).float(), rtol=0, atol=0)
+
+    from verl.model_merger import fsdp_model_merger
+
+    monkeypatch.setattr(fsdp_model_merger.FSDPModelMerger, "merge_and_save", lambda self: pytest.fail("re-merged"))
+    assert Path(materialize(spec, tmp_path / "merged")) == merged  # unchanged shards: the cache is reused
+
+
+def test_detection_of_model_directories(tiny_model_dir, tmp_path):
+    assert detect_model(str(tiny_model_dir)) == ("hf", str(Path(tiny_model_dir).resolve()))
+    assert detect_model("Qwen/Qwen3-4B-Base") == ("hub", "Qwen/Qwen3-4B-Base")
+    with pytest.raises(ModelError, match="--model ./nope: no such directory"):
+        detect_model("./nope")
+    (tmp_path / "config_only").mkdir()
+    (tmp_path / "config_only" / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="has config.json but no weights"):
+        detect_model(str(tmp_path / "config_only"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="neither a Hugging Face model directory"):
+        detect_model(str(tmp_path / "empty"))
+    (tmp_path / "mega" / "actor" / "model" / "dist_ckpt").mkdir(parents=True)
+    with pytest.raises(ModelError, match="a verl Megatron checkpoint"):
+        detect_model(str(tmp_path / "mega"))
+
+
+def test_broken_verl_checkpoints_name_the_missing_piece(tmp_path):
+    actor = tmp_path / "global_step_1" / "actor"
+    actor.mkdir(parents=True)
+    (actor / "model_world_size_2_rank_0.pt").write_bytes(b"")
+    with pytest.raises(ModelError, match="fsdp_config.json is missing"):
+        detect_model(str(actor))
+    (actor / "fsdp_config.json").write_text(json.dumps({"world_size": 2}))
+    with pytest.raises(ModelError, match=r"model shard model_world_size_2_rank_1.pt is missing \(1 of 2 missing\)"):
+        detect_model(str(actor))
+    (actor / "model_world_size_2_rank_1.pt").write_bytes(b"")
+    with pytest.raises(ModelError, match="huggingface/config.json is missing"):
+        detect_model(str(actor))
+    (actor / "fsdp_config.json").write_text(json.dumps({"world_size": 0}))
+    with pytest.raises(ModelError, match="world_size .* must be an integer >= 1, got 0"):
+        detect_model(str(actor))
+
+
+def test_model_labels(tiny_model_dir, tmp_path):
+    specs = parse_model_specs([str(tiny_model_dir), f"mine={tiny_model_dir}", "Qwen/Qwen3-4B-Base"])
+    assert [s.label for s in specs] == [Path(tiny_model_dir).name, "mine", "Qwen3-4B-Base"]
+    with pytest.raises(ModelError, match="several models get the label 'x'; name them with NAME=PATH"):
+        parse_model_specs([f"x={tiny_model_dir}", f"x={tiny_model_dir}"])
+    with pytest.raises(ModelError, match="label 'a b' may only use"):
+        parse_model_specs([f"a b={tiny_model_dir}"])
+
+
+# ---------------------------------------------------------------------------------------------- vLLM wiring
+
+
+class FakeSamplingParams:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+class FakeLLM:
+    """Records what the backend passes; answers every request with a fixed completion."""
+
+    instances = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.requests = kwargs, []
+        FakeLLM.instances.append(self)
+
+    def generate(self, prompts, params, use_tqdm=True):
+        self.requests.append((prompts, params))
+        output = types.SimpleNamespace(text="so \\boxed{3}", token_ids=[7, 6, 1], finish_reason="stop")
+        return [types.SimpleNamespace(outputs=[output]) for _ in prompts]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    FakeLLM.instances.clear()
+    module = types.ModuleType("vllm")
+    module.LLM, module.SamplingParams = FakeLLM, FakeSamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setattr(backends, "vllm_importable", lambda: True)
+    return module
+
+
+def test_backend_choice(monkeypatch):
+    monkeypatch.setattr(backends, "vllm_importable", lambda: False)
+    assert choose_backend("auto", "auto") == ("hf", "vllm is not importable")
+    with pytest.raises(BackendError, match="--backend vllm: vllm is not installed"):
+        choose_backend("vllm", "auto")
+    monkeypatch.setattr(backends, "vllm_importable", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_backend("auto", "auto")[0] == "vllm"
+    assert choose_backend("auto", "cpu") == ("hf", "--device cpu")
+    with pytest.raises(BackendError, match="--backend vllm needs a GPU"):
+        choose_backend("vllm", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_backend("auto", "auto")[0] == "hf"
+
+
+def test_vllm_backend_requests(fake_vllm):
+    backend = VLLMBackend("/models/m", dtype="bfloat16", seed=42)
+    assert FakeLLM.instances[0].kwargs == {"model": "/models/m", "dtype": "bfloat16", "seed": 42}
+    completions = backend.generate([[1, 2], [3]], [11, 12], SamplingSpec(0.6, 0.95, 20, max_tokens=64))
+    prompts, params = FakeLLM.instances[0].requests[0]
+    assert prompts == [{"prompt_token_ids": [1, 2]}, {"prompt_token_ids": [3]}]
+    assert [p.kwargs["seed"] for p in params] == [11, 12]  # one seed per sample, n = 1 each
+    assert params[0].kwargs == {"n": 1, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "max_tokens": 64,
+                                "stop": ["</s>", "<|im_end|>", "<|endoftext|>"], "seed": 11}
+    assert completions[0] == backends.Completion(text="so \\boxed{3}", num_tokens=3, truncated=False)
+    backend.generate([[1]], [5], SamplingSpec(0.0, 1.0, 0, max_tokens=8))
+    (greedy,) = FakeLLM.instances[0].requests[1][1]
+    assert greedy.kwargs["temperature"] == 0.0 and "seed" not in greedy.kwargs
+
+
+def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["--model", f"v={tiny_model_dir}", "--benchmarks", "toy_add", "--k", "2", "--data-dir", str(FIXTURES),
+            "--output-dir", str(out), "--backend", "vllm"]
+    assert eval_cli.main(argv) == 0
+    assert "[eval] backend: vllm (--backend vllm)" in capsys.readouterr().out
+    assert FakeLLM.instances[0].kwargs["model"] == str(Path(tiny_model_dir).resolve())
+    metrics = json.loads((out / "results.json").read_text())["models"]["v"]["metrics"]["toy_add"]
+    assert metrics["avg@k"] == pytest.approx(100 / 3)  # every completion answers 3; one of three problems is 3
+    assert metrics["pass@k_unbiased"] == {"1": pytest.approx(100 / 3), "2": pytest.approx(100 / 3)}
+
