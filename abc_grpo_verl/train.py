@@ -194,6 +194,11 @@ def resolved_essentials(config: DictConfig) -> dict[str, Any]:
             "algorithm.use_kl_in_reward": config.algorithm.use_kl_in_reward,
             "actor_rollout_ref.rollout.n": config.actor_rollout_ref.rollout.n,
             "actor_rollout_ref.model.path": config.actor_rollout_ref.model.path,
+            "actor_rollout_ref.actor.optim.lr": actor.optim.lr,
+            "actor_rollout_ref.rollout.temperature": config.actor_rollout_ref.rollout.temperature,
+            # null means verl's built-in scorer, which knows only some data_source names
+            "reward.custom_reward_function.path": OmegaConf.select(config, "reward.custom_reward_function.path"),
+            "reward.custom_reward_function.name": OmegaConf.select(config, "reward.custom_reward_function.name"),
             "data.train_files": OmegaConf.to_container(config.data.train_files, resolve=True)
             if OmegaConf.is_list(config.data.train_files) else config.data.train_files,
             "data.val_files": OmegaConf.to_container(config.data.val_files, resolve=True)
