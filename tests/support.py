@@ -99,7 +99,8 @@ def reference_aggregate(values, mask, mode, batch_num_tokens=None, global_batch_
         elif mode == "seq-mean-token-sum":
             c = 1.0 / n_seqs
         elif mode == "seq-mean-token-mean":
-            c = 1.0 / ((length + 1e-8) * n_seqs)
+            # verl adds 1e-8 to an integer count, which yields a float32 tensor: the sum is rounded to fp32
+            c = 1.0 / (float(torch.tensor(length + 1e-8, dtype=torch.float32)) * n_seqs)
         else:
             c = 1.0 / (n_seqs * horizon)
         coef.append([c if valid else 0.0 for valid in row])

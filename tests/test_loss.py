@@ -1,6 +1,7 @@
 """The abc_grpo loss against the independent per-element reference: values, gradients, every aggregation mode."""
 
 import math
+import zlib
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ def run_loss(batch, widths, mode, ratio_level="token", use_weights=False, global
 @pytest.mark.parametrize("ratio_level", ["token", "sequence"])
 @pytest.mark.parametrize("use_weights", [False, True])
 def test_loss_and_gradient_match_reference(mode, widths, ratio_level, use_weights):
-    batch = random_batch(seed=hash((mode, widths, ratio_level, use_weights)) % 1000, dtype=torch.float64)
+    batch = random_batch(seed=zlib.crc32(repr((mode, widths, ratio_level, use_weights)).encode()), dtype=torch.float64)
     weights = batch["weights"] if use_weights else None
     values, grads = reference_token_terms(
         batch["log_prob"], batch["old_log_prob"], batch["advantages"], batch["response_mask"], widths,
@@ -45,9 +46,8 @@ def test_loss_and_gradient_match_reference(mode, widths, ratio_level, use_weight
 
     loss, grad, _ = run_loss(batch, widths, mode, ratio_level, use_weights)
 
-    # rel 1e-7: verl divides seq-mean-token-mean by (token count + 1e-8) in float32
-    assert loss.item() == pytest.approx(expected_loss, rel=1e-7, abs=1e-12)
-    torch.testing.assert_close(grad, expected_grad, rtol=1e-7, atol=1e-12)
+    assert loss.item() == pytest.approx(expected_loss, rel=1e-9, abs=1e-12)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-9, atol=1e-12)
 
 
 def test_tokens_outside_their_band_get_exactly_zero_gradient():
