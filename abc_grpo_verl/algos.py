@@ -17,6 +17,8 @@ Importing this module registers both (the ``verl.plugins`` entry point does it o
 """
 
 import logging
+import os
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -33,6 +35,10 @@ NAME = "abc_grpo"
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
 
+# 1 = run the loss step through torch.compile (fused kernels; exact to ~1e-7), 0 = eager (default).
+COMPILE_ENV = "ABC_GRPO_COMPILE"
+_compiled_step = None  # the compiled step, built on first use; False once compiling has failed
+
 # `abc_grpo` may already be registered: by a verl release that ships it upstream, or by an earlier import (a reload,
 # a second copy) of this module. The plugin's versions win, since its config subclass and metrics are what the user
 # installed. verl's loss registry would overwrite silently but its estimator registry raises on a second function,
@@ -45,6 +51,35 @@ for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGI
             NAME, "policy loss" if _registry is core_algos.POLICY_LOSS_REGISTRY else "advantage estimator",
             getattr(_earlier, "__module__", repr(_earlier)),
         )
+
+
+def _aggregated_step(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level, rollout_is_weights,
+                     loss_agg_mode, batch_info):
+    """The ABC surrogate aggregated by verl's own agg_loss: the unit that ABC_GRPO_COMPILE=1 fuses."""
+    loss_mat, stats = abc_surrogate(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level,
+                                    rollout_is_weights)
+    if batch_info.get("dp_size", 1) <= 1:
+        # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
+        # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
+        if loss_agg_mode == "token-mean" and batch_info.get("batch_num_tokens") is None:
+            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0)
+        if loss_agg_mode.startswith("seq-mean") and batch_info.get("global_batch_size") is None:
+            batch_info["global_batch_size"] = (response_mask.sum(-1) > 0).sum().clamp(min=1)
+    return agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info), stats
+
+
+def _step_function():
+    """Eager by default; ABC_GRPO_COMPILE=1 compiles the step (forward and backward) into fused kernels."""
+    global _compiled_step
+    choice = os.environ.get(COMPILE_ENV, "0")
+    if choice not in ("0", "1"):
+        raise ValueError(f"{COMPILE_ENV}={choice!r} is invalid: must be 0 (eager) or 1 (torch.compile fused path)")
+    if choice == "0" or _compiled_step is False:
+        return _aggregated_step
+    if _compiled_step is None:
+        # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
+        _compiled_step = torch.compile(_aggregated_step, dynamic=True)
+    return _compiled_step
 
 
 @register_policy_loss(NAME)
@@ -81,26 +116,18 @@ def compute_policy_loss_abc_grpo(
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
-    bounds = resolve_bounds(config)
-    loss_mat, stats = abc_surrogate(
-        log_prob=log_prob,
-        old_log_prob=old_log_prob,
-        advantages=advantages,
-        response_mask=response_mask,
-        bounds=bounds,
-        ratio_level=resolve_ratio_level(config),
-        rollout_is_weights=rollout_is_weights,
-    )
-
-    batch_info = dict(config.global_batch_info)
-    if batch_info.get("dp_size", 1) <= 1:
-        # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
-        # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
-        if loss_agg_mode == "token-mean" and batch_info.get("batch_num_tokens") is None:
-            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0)
-        if loss_agg_mode.startswith("seq-mean") and batch_info.get("global_batch_size") is None:
-            batch_info["global_batch_size"] = (response_mask.sum(-1) > 0).sum().clamp(min=1)
-    pg_loss = agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info)
+    step = _step_function()
+    args = (log_prob, old_log_prob, advantages, response_mask, resolve_bounds(config), resolve_ratio_level(config),
+            rollout_is_weights, loss_agg_mode, dict(config.global_batch_info))
+    try:
+        pg_loss, stats = step(*args)
+    except Exception as error:  # a compiler or toolchain problem must never stop training: fall back to eager
+        if step is _aggregated_step:
+            raise
+        global _compiled_step
+        _compiled_step = False
+        warnings.warn(f"{COMPILE_ENV}=1: torch.compile failed ({error!r}); using the eager path", stacklevel=2)
+        pg_loss, stats = _aggregated_step(*args)
 
     values = dict(zip(STAT_NAMES, stats.tolist(), strict=True))  # the one device-to-host transfer
     valid = values["valid_tokens"]

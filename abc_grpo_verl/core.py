@@ -54,28 +54,90 @@ class ClipBounds(NamedTuple):
     neg_low: float
 
 
-def _log_ratio(
-    log_prob: torch.Tensor, old_log_prob: torch.Tensor, response_mask: torch.Tensor, ratio_level: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (surrogate log-ratio whose gradient drives the update, clamped token log-ratio for ppo_kl).
+def _surrogate_terms(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    valid: torch.Tensor,
+    bounds: ClipBounds,
+    sequence_level: bool,
+    rollout_is_weights: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ABC-GRPO step as plain elementwise math (no autograd): the loss, its gradient factor, statistics.
 
-    Computed in at least fp32: in bf16 the band edges themselves round (1.2 -> 1.203125), which would
-    move tokens across the band.
+    Returns (loss_mat, grad_factor, stats) with grad_factor = d loss_mat / d log_prob per token, so backward is
+    one multiply. Computed in at least fp32: in bf16 the band edges themselves round (1.2 -> 1.203125), which
+    would move tokens across the band. Temporaries are updated in place so that, with bf16 inputs, the fp32
+    working set stays at about three token-sized tensors.
     """
     dtype = torch.promote_types(log_prob.dtype, torch.float32)
-    log_prob = log_prob.to(dtype)
-    token_log_ratio = torch.clamp(log_prob - old_log_prob.to(dtype), -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-    if ratio_level == "token":
-        return token_log_ratio, token_log_ratio
-    if ratio_level != "sequence":
-        raise ValueError(f"ratio_level must be one of {RATIO_LEVELS}, got {ratio_level!r}")
-    # GSPO-style: the length-normalised sequence log-ratio s_i = mean_t log(pi/pi_old). Its value is
-    # shared by every token of the sequence, while each token's gradient path goes through its own
-    # log-prob (value s_i, d/dlogpi_t = s_i), so seq-mean-token-mean aggregation gives GSPO's gradient.
-    mask = response_mask.to(dtype)
-    seq_log_ratio = (token_log_ratio * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1.0)
-    seq_log_ratio = torch.clamp(seq_log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-    return seq_log_ratio.detach() + log_prob - log_prob.detach(), token_log_ratio
+    log_ratio = log_prob.to(dtype, copy=True).sub_(old_log_prob)
+    # The +-20 limit is a clamp, so tokens beyond it get no gradient (in token mode; the sequence ratio's
+    # gradient path does not go through the token clamp).
+    beyond_limit = None if sequence_level else (log_ratio > LOG_RATIO_LIMIT) | (log_ratio < -LOG_RATIO_LIMIT)
+    log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
+    neg_log_ratio_sum = -torch.where(valid, log_ratio, 0.0).sum()
+    if sequence_level:
+        # GSPO-style length-normalised sequence ratio s_i = exp(mean_t log(pi/pi_old)), shared by every token of
+        # the sequence; each token's gradient goes through its own log-prob with factor s_i (GSPO's token form),
+        # so seq-mean-token-mean aggregation gives GSPO's sequence gradient.
+        lengths = valid.sum(-1, keepdim=True).clamp(min=1).to(dtype)
+        seq_log_ratio = torch.where(valid, log_ratio, 0.0).sum(-1, keepdim=True).div_(lengths)
+        # one full-size tensor, so the rest of the step is the same in both modes
+        ratio = seq_log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT).exp_().expand(log_ratio.shape).clone()
+        del log_ratio
+    else:
+        ratio = log_ratio.exp_()
+    positive = advantages > 0
+    if bounds.pos_low == bounds.neg_low and bounds.pos_high == bounds.neg_high:
+        # One band for both signs (the paper's setting): scalar edges, no per-token bound tensors.
+        lower, upper = 1.0 - bounds.pos_low, 1.0 + bounds.pos_high
+    else:
+        edge = ratio.new_tensor  # 0-dim edges in the ratio's dtype, so the comparison is exact
+        lower = torch.where(positive, edge(1.0 - bounds.pos_low), edge(1.0 - bounds.neg_low))
+        upper = torch.where(positive, edge(1.0 + bounds.pos_high), edge(1.0 + bounds.neg_high))
+    above, below = ratio > upper, ratio < lower
+    loss_mat = torch.clamp(ratio, lower, upper).mul_(advantages).neg_()
+    # Outside the band the clamp is flat: exactly zero gradient. At a band edge the gradient passes, as torch's
+    # clamp passes it. grad_factor reuses the ratio's storage.
+    grad_factor = ratio.mul_(advantages)
+    frozen = above | below if beyond_limit is None else above | below | beyond_limit
+    grad_factor.neg_().masked_fill_(frozen, 0.0)
+    if rollout_is_weights is not None:
+        loss_mat.mul_(rollout_is_weights)
+        grad_factor.mul_(rollout_is_weights)
+    valid_pos = valid & positive
+    valid_neg = valid & (advantages < 0)
+    stats = torch.stack(
+        [
+            valid.sum().to(dtype),
+            neg_log_ratio_sum,
+            (valid_pos & above).sum().to(dtype),
+            (valid_pos & below).sum().to(dtype),
+            (valid_neg & below).sum().to(dtype),
+            (valid_neg & above).sum().to(dtype),
+        ]
+    ).float()
+    return loss_mat, grad_factor, stats
+
+
+class _BandClippedSurrogate(torch.autograd.Function):
+    """Autograd for the ABC surrogate: saves one gradient-factor tensor instead of a chain of intermediates."""
+
+    @staticmethod
+    def forward(ctx, log_prob, old_log_prob, advantages, valid, bounds, sequence_level, rollout_is_weights):
+        loss_mat, grad_factor, stats = _surrogate_terms(
+            log_prob, old_log_prob, advantages, valid, bounds, sequence_level, rollout_is_weights
+        )
+        ctx.save_for_backward(grad_factor)
+        ctx.log_prob_dtype = log_prob.dtype
+        ctx.mark_non_differentiable(stats)
+        return loss_mat, stats
+
+    @staticmethod
+    def backward(ctx, grad_loss_mat, grad_stats):
+        (grad_factor,) = ctx.saved_tensors
+        return (grad_loss_mat * grad_factor).to(ctx.log_prob_dtype), None, None, None, None, None, None
 
 
 def abc_surrogate(
@@ -107,38 +169,12 @@ def abc_surrogate(
             tokens, the sum of -log r over them (for ppo_kl), and the Q1..Q4 token counts
             (Q1 A>0 & r>1+eps1, Q2 A>0 & r<1-eps2, Q3 A<0 & r<1-eps4, Q4 A<0 & r>1+eps3; A == 0 is in none).
     """
-    surrogate_log_ratio, token_log_ratio = _log_ratio(log_prob, old_log_prob, response_mask, ratio_level)
-    ratio = torch.exp(surrogate_log_ratio)
-    positive = advantages > 0
-    if bounds.pos_low == bounds.neg_low and bounds.pos_high == bounds.neg_high:
-        # One band for both signs (the paper's setting): scalar edges, no per-token bound tensors.
-        lower, upper = 1.0 - bounds.pos_low, 1.0 + bounds.pos_high
-        clipped_ratio = torch.clamp(ratio, lower, upper)
-    else:
-        edge = ratio.new_tensor  # 0-dim edges in the ratio's dtype, so the comparison is exact
-        lower = torch.where(positive, edge(1.0 - bounds.pos_low), edge(1.0 - bounds.neg_low))
-        upper = torch.where(positive, edge(1.0 + bounds.pos_high), edge(1.0 + bounds.neg_high))
-        clipped_ratio = torch.clamp(ratio, lower, upper)
-    loss_mat = -advantages.to(ratio.dtype) * clipped_ratio
-    if rollout_is_weights is not None:
-        loss_mat = loss_mat * rollout_is_weights
-
-    with torch.no_grad():
-        valid = response_mask.bool()
-        above, below = ratio > upper, ratio < lower
-        valid_pos = valid & positive
-        valid_neg = valid & (advantages < 0)
-        stats = torch.stack(
-            [
-                valid.sum(),
-                torch.where(valid, -token_log_ratio, 0.0).sum(),
-                (valid_pos & above).sum(),
-                (valid_pos & below).sum(),
-                (valid_neg & below).sum(),
-                (valid_neg & above).sum(),
-            ]
-        ).float()
-    return loss_mat, stats
+    if ratio_level not in RATIO_LEVELS:
+        raise ValueError(f"ratio_level must be one of {RATIO_LEVELS}, got {ratio_level!r}")
+    return _BandClippedSurrogate.apply(
+        log_prob, old_log_prob, advantages, response_mask.bool(), bounds, ratio_level == "sequence",
+        rollout_is_weights,
+    )
 
 
 def group_relative_advantage(
