@@ -42,16 +42,56 @@ from pathlib import Path
 import torch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-# (label, verl loss_mode, extra policy_loss fields)
+# (label, verl loss_mode, extra policy_loss fields, ABC_GRPO_COMPILE value)
 LOSSES = [
-    ("vanilla", "vanilla", {}),
-    ("gspo", "gspo", {}),
-    ("cispo", "cispo", {}),
-    ("abc_grpo", "abc_grpo", {}),
-    ("abc_grpo (asymmetric)", "abc_grpo", {"clip_pos_high": 0.28, "clip_neg_high": 0.35}),
-    ("abc_grpo (sequence)", "abc_grpo", {"ratio_level": "sequence"}),
+    ("vanilla", "vanilla", {}, "0"),
+    ("gspo", "gspo", {}, "0"),
+    ("cispo", "cispo", {}, "0"),
+    ("abc_grpo", "abc_grpo", {}, "0"),
+    ("abc_grpo (asymmetric)", "abc_grpo", {"clip_pos_high": 0.28, "clip_neg_high": 0.35}, "0"),
+    ("abc_grpo (sequence)", "abc_grpo", {"ratio_level": "sequence"}, "0"),
+    ("abc_grpo fused", "abc_grpo", {}, "1"),
+    ("abc_grpo fused (asymmetric)", "abc_grpo", {"clip_pos_high": 0.28, "clip_neg_high": 0.35}, "1"),
 ]
 MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
+
+
+@contextmanager
+def compile_setting(value):
+    """Select the eager (0) or torch.compile fused (1) abc_grpo path for the duration of a call."""
+    from abc_grpo_verl.core import COMPILE_ENV
+
+    previous = os.environ.get(COMPILE_ENV)
+    os.environ[COMPILE_ENV] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[COMPILE_ENV]
+        else:
+            os.environ[COMPILE_ENV] = previous
+
+
+def memory_floor_seconds(inputs, device, repeats):
+    """The time of one fused pass that reads the four inputs and writes one output of the same shape.
+
+    Compiled with torch.compile into a single loop/kernel: the same compiler the fused abc_grpo path uses, so
+    the ratio loss/floor says how far a loss is from the memory-traffic floor on this machine in this run.
+    """
+    def one_pass(old, new, adv, mask):
+        return torch.where(mask, new * adv + old, 0.0)
+
+    fused = torch.compile(one_pass, dynamic=True)
+    args = (inputs["old_log_prob"], inputs["log_prob"], inputs["advantages"], inputs["response_mask"])
+    fused(*args)
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fused(*args)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def actor_config(loss_mode, loss_agg_mode, **policy_loss):
@@ -134,30 +174,34 @@ def bench_losses(shape, dtype_name, device, repeats, loss_agg_mode):
 
     bs, length = shape
     inputs = make_inputs(bs, length, DTYPES[dtype_name], device)
-    runs = [(label, get_policy_loss_fn(mode), mode, extra) for label, mode, extra in LOSSES]
+    runs = [(label, get_policy_loss_fn(mode), mode, extra, compiled) for label, mode, extra, compiled in LOSSES]
     times = {label: [] for label, *_ in runs}
-    for _ in range(2):  # warm-up: allocator pools, lazy init
-        for _, fn, mode, extra in runs:
-            fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)
+    for _ in range(2):  # warm-up: allocator pools, lazy init, torch.compile
+        for _, fn, mode, extra, compiled in runs:
+            with compile_setting(compiled):
+                fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)
     for _ in range(repeats):
-        for label, fn, mode, extra in runs:
+        for label, fn, mode, extra, compiled in runs:
             config = actor_config(mode, loss_agg_mode, **extra)  # fresh: ppo_loss-style state never leaks
-            sync(device)
-            start = time.perf_counter()
-            fwd_bwd(fn, inputs, config, loss_agg_mode)
-            sync(device)
+            with compile_setting(compiled):
+                sync(device)
+                start = time.perf_counter()
+                fwd_bwd(fn, inputs, config, loss_agg_mode)
+                sync(device)
             times[label].append(time.perf_counter() - start)
+    floor = memory_floor_seconds(inputs, device, repeats)
     peaks = peak_memory(shape, dtype_name, device, loss_agg_mode)
     rows = []
     vanilla_median = statistics.median(times["vanilla"])
-    for label, fn, mode, extra in runs:
+    for label, fn, mode, extra, compiled in runs:
         counter = [0]
-        with count_host_syncs(counter):
+        with count_host_syncs(counter), compile_setting(compiled):
             fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)
         median = statistics.median(times[label])
         rows.append({
             "loss": label, "shape": f"{bs}x{length}", "dtype": dtype_name, "device": device,
             "median_ms": median * 1e3, "ratio_to_vanilla": median / vanilla_median,
+            "times_floor": median / floor, "floor_ms": floor * 1e3,
             "mtokens_per_s": bs * length / median / 1e6, "peak_extra_mib": peaks[label] / 2**20,
             "host_syncs": counter[0], "repeats": repeats,
         })
@@ -176,11 +220,12 @@ def peak_memory(shape, dtype_name, device, loss_agg_mode):
         return json.loads(child.stdout.strip().splitlines()[-1])
     inputs = make_inputs(*shape, DTYPES[dtype_name], device)
     peaks = {}
-    for label, mode, extra in LOSSES:
+    for label, mode, extra, compiled in LOSSES:
         fn = get_policy_loss_fn(mode)
-        fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)  # lazy init outside
-        peaks[label] = peak_extra_bytes(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode,
-                                        device)
+        with compile_setting(compiled):
+            fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)  # lazy init outside
+            peaks[label] = peak_extra_bytes(fn, inputs, actor_config(mode, loss_agg_mode, **extra),
+                                            loss_agg_mode, device)
     return peaks
 
 
@@ -228,12 +273,16 @@ def markdown(result):
              f"torch {result['torch']}, verl {result['verl']}, device {result['device']}, "
              f"{result['threads']} threads, loss_agg_mode {result['loss_agg_mode']}, median of {result['repeats']} "
              "interleaved repetitions.", "",
-             "| shape | dtype | loss | median ms | ratio to vanilla | M tokens/s | peak extra MiB | host syncs |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| shape | dtype | loss | median ms | ratio to vanilla | x memory floor | M tokens/s | "
+             "peak extra MiB | host syncs |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["losses"]:
         lines.append(f"| {r['shape']} | {r['dtype']} | {r['loss']} | {r['median_ms']:.1f} | "
-                     f"{r['ratio_to_vanilla']:.2f} | {r['mtokens_per_s']:.1f} | {r['peak_extra_mib']:.0f} | "
-                     f"{r['host_syncs']} |")
+                     f"{r['ratio_to_vanilla']:.2f} | {r['times_floor']:.1f} | {r['mtokens_per_s']:.1f} | "
+                     f"{r['peak_extra_mib']:.0f} | {r['host_syncs']} |")
+    floors = {(r["shape"], r["dtype"]): r["floor_ms"] for r in result["losses"]}
+    lines += ["", "Memory floor (one fused pass reading the four inputs, writing one output): "
+              + ", ".join(f"{shape} {dtype} {ms:.2f} ms" for (shape, dtype), ms in floors.items())]
     if result.get("actor_step"):
         a = result["actor_step"]
         lines += ["", "Actor micro-step (tiny Qwen3, forward + loss + backward):", "",
