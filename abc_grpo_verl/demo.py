@@ -491,9 +491,10 @@ def write_summary(path: Path, records: list[dict], cfg: DemoConfig, meta: dict) 
         "",
         '- Task: two-digit addition ("37+45=" -> "82"), graded by exact integer match.',
         f"- Policy: tiny Qwen3 (hidden {cfg.hidden}, {cfg.layers} layers, {meta['parameters']:,} parameters, "
-        f"random init), warm-started by supervised learning until {cfg.warm_target:.0%} of sampled answers were "
-        f"right ({', '.join(f'seed {s}: {n} steps' for s, n in meta['warm_steps'].items())}); every method of a "
-        "seed starts from those same weights.",
+        f"random init), warm-started by supervised learning, stopped once {cfg.warm_target:.0%} of the answers "
+        f"sampled for a training batch were right or after {cfg.warm_max_steps} steps "
+        f"({', '.join(f'seed {s}: {n} steps' for s, n in meta['warm_steps'].items())}); every method of a seed "
+        "starts from those same weights (the reward at step 0 is where they start).",
         f"- RL: {cfg.steps} steps per method; per step {cfg.prompts_per_step} prompts x {cfg.rollout_n} samples at "
         f"temperature 1, advantages from the registered `abc_grpo` estimator (= verl `grpo`), "
         f"{cfg.ppo_epochs} epoch(s) x {cfg.mini_batches} mini-batches through verl's `ppo_loss`, AdamW lr {cfg.lr}.",
@@ -647,11 +648,7 @@ def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m abc_grpo_verl.demo",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="python -m abc_grpo_verl.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--steps", type=int, default=None, help=f"RL steps per method [{DemoConfig.steps}; --quick: {QUICK['steps']}]"
     )
@@ -660,11 +657,13 @@ def main(argv: list[str] | None = None) -> None:
     seed_group.add_argument(
         "--seeds", type=int, nargs="+", default=None, help=f"seeds to run [{DEFAULT_SEEDS}; --quick: {QUICK_SEEDS}]"
     )
-    parser.add_argument("--hidden", type=int, default=DemoConfig.hidden, help="model width, a multiple of 8")
-    parser.add_argument("--layers", type=int, default=DemoConfig.layers)
-    parser.add_argument("--lr", type=float, default=DemoConfig.lr, help="RL learning rate (AdamW)")
-    parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--hidden", type=int, default=DemoConfig.hidden, help=f"model width, a multiple of 8 [{DemoConfig.hidden}]"
+    )
+    parser.add_argument("--layers", type=int, default=DemoConfig.layers, help=f"decoder layers [{DemoConfig.layers}]")
+    parser.add_argument("--lr", type=float, default=DemoConfig.lr, help=f"RL learning rate, AdamW [{DemoConfig.lr}]")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"), help="[runs/demo]")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="[cpu]")
     parser.add_argument("--quick", action="store_true", help="smoke run for the test suite (< 60 s)")
     args = parser.parse_args(argv)
     if args.hidden % 8:
