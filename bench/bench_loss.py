@@ -59,7 +59,7 @@ MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 @contextmanager
 def compile_setting(value):
     """Select the eager (0) or torch.compile fused (1) abc_grpo path for the duration of a call."""
-    from abc_grpo_verl.core import COMPILE_ENV
+    from abc_grpo_verl.algos import COMPILE_ENV
 
     previous = os.environ.get(COMPILE_ENV)
     os.environ[COMPILE_ENV] = value
