@@ -19,7 +19,7 @@ Importing this module registers both (the ``verl.plugins`` entry point does it o
 import logging
 import os
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,7 +89,7 @@ def compute_policy_loss_abc_grpo(
     advantages: torch.Tensor,
     response_mask: torch.Tensor,
     loss_agg_mode: str = "token-mean",
-    config: Optional[ActorConfig] = None,
+    config: ActorConfig | None = None,
     rollout_is_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """ABC-GRPO policy loss: -A * clip(r, 1 - eps_low(A), 1 + eps_high(A)), no ``min`` (arXiv 2601.03895).
@@ -150,7 +150,7 @@ def compute_abc_grpo_outcome_advantage(
     token_level_rewards: torch.Tensor,
     response_mask: torch.Tensor,
     index: np.ndarray | None = None,
-    config: Optional[Any] = None,
+    config: Any | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Group-relative outcome advantage for ABC-GRPO (paper Eq. 3), the same numbers as verl's ``grpo``.

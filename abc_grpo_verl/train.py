@@ -106,7 +106,9 @@ def compose_config(overrides: list[str], config_dir: Path = CONFIG_DIR, config_n
         alias = config.algorithm.policy_loss
         native_given = [v for o in overrides if (v := _override_value(o, LOSS_MODE_KEY)) is not None]
         if alias is not None and native_given and native_given[-1] != alias:
-            raise ConfigError(f"{ALIAS_KEY}={alias} (from {config_name}) and {LOSS_MODE_KEY}={native_given[-1]} disagree")
+            raise ConfigError(
+                f"{ALIAS_KEY}={alias} (from {config_name}) and {LOSS_MODE_KEY}={native_given[-1]} disagree"
+            )
         with open_dict(config):
             if alias is not None:
                 config.actor_rollout_ref.actor.policy_loss.loss_mode = alias
@@ -181,7 +183,8 @@ def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     }
     if actor.policy_loss.loss_mode == "abc_grpo":
         bounds = resolve_bounds(actor)
-        for name, value in zip(BOUND_FIELDS, (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)):
+        widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
+        for name, value in zip(BOUND_FIELDS, widths, strict=True):
             essentials[f"{POLICY_LOSS_KEY}.{name}"] = value
         essentials[f"{POLICY_LOSS_KEY}.ratio_level"] = resolve_ratio_level(actor)
     else:

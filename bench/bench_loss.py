@@ -296,7 +296,9 @@ def parse_shapes(text):
     try:
         return [tuple(int(n) for n in item.lower().split("x")) for item in text.split(",")]
     except ValueError:
-        raise SystemExit(f"--shapes={text!r} is invalid: expected BATCHxLENGTH[,BATCHxLENGTH...], e.g. 256x4096")
+        raise SystemExit(
+            f"--shapes={text!r} is invalid: expected BATCHxLENGTH[,BATCHxLENGTH...], e.g. 256x4096"
+        ) from None
 
 
 def main():

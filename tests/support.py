@@ -104,5 +104,5 @@ def reference_aggregate(values, mask, mode, batch_num_tokens=None, global_batch_
         else:
             c = 1.0 / (n_seqs * horizon)
         coef.append([c if valid else 0.0 for valid in row])
-    total = sum(v * c for vr, cr in zip(values, coef) for v, c in zip(vr, cr))
+    total = sum(v * c for vr, cr in zip(values, coef, strict=True) for v, c in zip(vr, cr, strict=True))
     return total, coef

@@ -50,7 +50,8 @@ def test_valid_widths_are_stored_as_floats():
 
 def test_ratio_level_is_validated():
     assert ABCPolicyLossConfig(ratio_level="sequence").ratio_level == "sequence"
-    with pytest.raises(ValueError, match=rf"{KEY}.ratio_level='seq' is invalid: must be one of \['token', 'sequence'\]"):
+    expected = rf"{KEY}.ratio_level='seq' is invalid: must be one of \['token', 'sequence'\]"
+    with pytest.raises(ValueError, match=expected):
         ABCPolicyLossConfig(ratio_level="seq")
 
 

@@ -61,7 +61,8 @@ def test_alias_selects_the_baseline(dry_run):
     (["actor_rollout_ref.actor.clip_ratio_high=0"], "actor_rollout_ref.actor.clip_ratio_high=0 is invalid as the "
                                                     f"default of {KEY}.clip_pos_high"),
     ([f"{KEY}.clip_neg_hgh=0.3"], "Could not override 'actor_rollout_ref.actor.policy_loss.clip_neg_hgh'"),
-    (["actor_rollout_ref.rollout.n=1"], "actor_rollout_ref.rollout.n=1 is invalid with algorithm.adv_estimator=abc_grpo"),
+    (["actor_rollout_ref.rollout.n=1"],
+     "actor_rollout_ref.rollout.n=1 is invalid with algorithm.adv_estimator=abc_grpo"),
     (["critic.enable=true"], "critic.enable=True builds a critic"),
     (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode=true replaces the policy loss"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"], "disagree"),

@@ -42,7 +42,9 @@ def test_loss_and_gradient_match_reference(mode, widths, ratio_level, use_weight
         ratio_level, weights,
     )
     expected_loss, coef = reference_aggregate(values, batch["response_mask"], mode)
-    expected_grad = torch.tensor([[g * c for g, c in zip(gr, cr)] for gr, cr in zip(grads, coef)], dtype=torch.float64)
+    expected_grad = torch.tensor(
+        [[g * c for g, c in zip(gr, cr, strict=True)] for gr, cr in zip(grads, coef, strict=True)], dtype=torch.float64
+    )
 
     loss, grad, _ = run_loss(batch, widths, mode, ratio_level, use_weights)
 
@@ -85,7 +87,8 @@ def test_micro_batches_with_global_counts_sum_to_the_whole_batch(mode, ratio_lev
     whole_loss, whole_grad, _ = run_loss(batch, WIDTHS[1], mode, ratio_level, use_weights=True,
                                          global_batch_info={"loss_scale_factor": 7})
 
-    global_info = {"dp_size": 1, "batch_num_tokens": int(mask.sum()), "global_batch_size": int((mask.sum(-1) > 0).sum()),
+    global_info = {"dp_size": 1, "batch_num_tokens": int(mask.sum()),
+                   "global_batch_size": int((mask.sum(-1) > 0).sum()),
                    "loss_scale_factor": 7}
     parts_loss, parts_grad = 0.0, []
     for rows in (slice(0, 3), slice(3, 8)):
@@ -165,8 +168,8 @@ def test_ppo_kl_is_the_masked_mean_of_old_minus_new_log_prob():
     batch = random_batch(seed=8, dtype=torch.float64)
     _, _, metrics = run_loss(batch, WIDTHS[0], "token-mean")
     mask = batch["response_mask"]
-    diffs = [o - n for o_row, n_row, m_row in zip(batch["old_log_prob"].tolist(), batch["log_prob"].tolist(),
-                                                  mask.tolist()) for o, n, m in zip(o_row, n_row, m_row) if m]
+    rows = zip(batch["old_log_prob"].tolist(), batch["log_prob"].tolist(), mask.tolist(), strict=True)
+    diffs = [o - n for o_row, n_row, m_row in rows for o, n, m in zip(o_row, n_row, m_row, strict=True) if m]
     assert metrics["actor/ppo_kl"] == pytest.approx(sum(diffs) / len(diffs), rel=1e-6)
 
 

@@ -64,7 +64,7 @@ def test_importing_twice_and_reloading_is_harmless():
 @pytest.mark.slow
 def test_registered_inside_a_ray_worker():
     """A Ray worker process that only imports verl sees both names, as verl's actor workers and TaskRunner do."""
-    result = run_python(f"""
+    result = run_python("""
         import ray
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
 

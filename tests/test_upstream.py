@@ -45,7 +45,8 @@ def test_plugin_replaces_an_upstream_abc_grpo_without_error():
         from abc_grpo_verl.plugin import registration_errors
 
         print("loss wins:", core_algos.get_policy_loss_fn("abc_grpo") is algos.compute_policy_loss_abc_grpo)
-        print("estimator wins:", core_algos.get_adv_estimator_fn("abc_grpo") is algos.compute_abc_grpo_outcome_advantage)
+        estimator = core_algos.get_adv_estimator_fn("abc_grpo")
+        print("estimator wins:", estimator is algos.compute_abc_grpo_outcome_advantage)
         print("errors:", registration_errors())
     """, VERL_USE_EXTERNAL_PLUGINS="none")
     assert result.returncode == 0, result.stderr[-3000:]

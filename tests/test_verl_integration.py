@@ -70,7 +70,8 @@ def test_ppo_loss_runs_abc_grpo_end_to_end_with_gradients(loss_agg_mode):
             p.add_(torch.randn_like(p) * 0.05)
     advantages = torch.tensor([[1.0], [-1.0], [0.5], [-0.5]]).expand(-1, RESPONSE_LEN) * response_mask
     data = TensorDict(
-        {"prompts": prompts, "responses": responses, "attention_mask": torch.cat([prompt_mask, response_mask], 1).long(),
+        {"prompts": prompts, "responses": responses,
+         "attention_mask": torch.cat([prompt_mask, response_mask], 1).long(),
          "response_mask": response_mask.long(), "old_log_probs": old_log_probs, "advantages": advantages},
         batch_size=[4],
     )

@@ -289,7 +289,8 @@ def main() -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for impl in IMPLS:
         origin = runs[impl]["origin"]
-        print(f"parity: {impl:<17} verl={origin['verl']}" + (f" plugin={origin['plugin']}" if "plugin" in origin else ""))
+        plugin = f" plugin={origin['plugin']}" if "plugin" in origin else ""
+        print(f"parity: {impl:<17} verl={origin['verl']}{plugin}")
     n = len(cases)
     for impl, tally in stats.items():
         gaps = ", ".join(f"{name} {gap:.2g}" for name, gap in sorted(tally["worst_gap"].items())) or "none"
