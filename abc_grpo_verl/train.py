@@ -116,8 +116,11 @@ def compose_config(overrides: list[str], config_dir: Path = CONFIG_DIR, config_n
     return config
 
 
-def preflight(config: DictConfig) -> None:
-    """Fail before Ray starts on what would otherwise fail (or silently misbehave) after a rollout."""
+def preflight(config: DictConfig) -> list[str]:
+    """Fail before Ray starts on what would otherwise fail (or silently misbehave) after a rollout.
+
+    Returns notices: settings that are valid but probably not what the user meant (printed by `main`).
+    """
     from verl.trainer.ppo import core_algos
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
@@ -142,19 +145,37 @@ def preflight(config: DictConfig) -> None:
     if estimator not in core_algos.ADV_ESTIMATOR_REGISTRY:
         raise ConfigError(f"algorithm.adv_estimator={estimator!r} is not a registered advantage estimator; "
                           f"valid: {sorted(core_algos.ADV_ESTIMATOR_REGISTRY)}")
+    notices = []
     if loss_mode == "abc_grpo":
         resolve_bounds(actor)
-        resolve_ratio_level(actor)
-        if config.algorithm.rollout_correction.get("bypass_mode", False):
+        if resolve_ratio_level(actor) == "sequence" and actor.loss_agg_mode != "seq-mean-token-mean":
+            notices.append(
+                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode="
+                f"{actor.loss_agg_mode}: GSPO's sequence objective is seq-mean-token-mean"
+            )
+        # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1
+        # trainer keeps abc_grpo and only takes the rollout's log-probs as the old policy.
+        if config.algorithm.rollout_correction.get("bypass_mode", False) and not config.trainer.use_v1:
             raise ConfigError(
-                "algorithm.rollout_correction.bypass_mode=true replaces the policy loss with verl's bypass_mode "
-                f"loss, so {LOSS_MODE_KEY}=abc_grpo would not run; set bypass_mode=false"
+                "algorithm.rollout_correction.bypass_mode=true with trainer.use_v1=false replaces the policy loss "
+                f"with verl's bypass_mode loss, so {LOSS_MODE_KEY}=abc_grpo would not run; set bypass_mode=false "
+                "or use the V1 trainer (trainer.use_v1=true, verl's default)"
             )
     else:
         stray = [f"{POLICY_LOSS_KEY}.{k}={actor.policy_loss[k]}" for k in BOUND_FIELDS
                  if actor.policy_loss.get(k, None) is not None]
+        if actor.policy_loss.get("ratio_level", "token") != "token":
+            stray.append(f"{POLICY_LOSS_KEY}.ratio_level={actor.policy_loss.ratio_level}")
         if stray:
             raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
+    if estimator == "abc_grpo" and config.actor_rollout_ref.rollout.multi_turn.get("enable", False):
+        # verl's V1 trainer groups multi-turn sessions (one outcome per session) only for the name "grpo"
+        # (trainer/ppo/v1/utils.py); under any other name every turn would count as a group member.
+        raise ConfigError(
+            "algorithm.adv_estimator=abc_grpo with actor_rollout_ref.rollout.multi_turn.enable=true: verl groups "
+            "multi-turn sessions only for its own grpo estimator; set algorithm.adv_estimator=grpo (same numbers "
+            f"on single-turn data) and keep {LOSS_MODE_KEY}=abc_grpo"
+        )
     rollout_n = config.actor_rollout_ref.rollout.n
     if estimator == "abc_grpo" and rollout_n < 2:
         raise ConfigError(
@@ -169,6 +190,7 @@ def preflight(config: DictConfig) -> None:
         )
     auto_set_device(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=use_critic)
+    return notices
 
 
 def resolved_essentials(config: DictConfig) -> dict[str, Any]:
@@ -220,11 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config_dir, config_name, overrides = split_argv(argv)
         config = compose_config(overrides, config_dir, config_name)
-        preflight(config)
+        notices = preflight(config)
         essentials = resolved_essentials(config)
     except Exception as error:  # noqa: BLE001 - every configuration failure ends here, named, before Ray
         print(f"abc_grpo_verl: configuration error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    for notice in notices:
+        print(f"abc_grpo_verl: NOTICE: {notice}")
     print("abc_grpo_verl: resolved configuration")
     width = max(map(len, essentials))
     for key, value in essentials.items():

@@ -64,7 +64,10 @@ def test_alias_selects_the_baseline(dry_run):
     (["actor_rollout_ref.rollout.n=1"],
      "actor_rollout_ref.rollout.n=1 is invalid with algorithm.adv_estimator=abc_grpo"),
     (["critic.enable=true"], "critic.enable=True builds a critic"),
-    (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode=true replaces the policy loss"),
+    (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"],
+     "bypass_mode=true with trainer.use_v1=false replaces the policy loss"),
+    (["actor_rollout_ref.rollout.multi_turn.enable=true"], "set algorithm.adv_estimator=grpo"),
+    (["algorithm.policy_loss=vanilla", f"{KEY}.ratio_level=sequence"], f"{KEY}.ratio_level=sequence only apply to"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"], "disagree"),
     ([f"{KEY}.loss_mode=abc_gpro"], f"{KEY}.loss_mode='abc_gpro' is not a registered policy loss"),
     (["algorithm.adv_estimator=abc"], "algorithm.adv_estimator='abc' is not a registered advantage estimator"),
@@ -77,6 +80,21 @@ def test_misconfiguration_exits_2_with_the_key_named(dry_run, overrides, message
     assert status == 2
     assert "abc_grpo_verl: configuration error" in err
     assert message in err
+
+
+def test_bypass_mode_is_allowed_on_the_v1_trainer(dry_run):
+    """The V1 trainer keeps abc_grpo and only uses the rollout log-probs as the old policy."""
+    status, values, _ = dry_run("algorithm.rollout_correction.bypass_mode=true")
+    assert status == 0 and values[f"{KEY}.loss_mode"] == "abc_grpo"
+
+
+def test_sequence_ratio_without_sequence_aggregation_is_a_notice(monkeypatch, capsys):
+    monkeypatch.setenv("ABC_GRPO_DRY_RUN", "1")
+    assert main([*MICRO_BATCHES, f"{KEY}.ratio_level=sequence"]) == 0
+    assert "NOTICE: actor_rollout_ref.actor.policy_loss.ratio_level=sequence" in capsys.readouterr().out
+    assert main([*MICRO_BATCHES, f"{KEY}.ratio_level=sequence",
+                 "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean"]) == 0
+    assert "NOTICE" not in capsys.readouterr().out
 
 
 def test_a_bad_config_fails_before_ray_even_without_dry_run(monkeypatch, capsys):
