@@ -36,11 +36,14 @@ from abc_grpo_verl.evaluation.checkpoint import ModelError, ModelSpec, materiali
 from abc_grpo_verl.evaluation.data import (
     INSTRUCTION,
     PROMPT_FORMATS,
+    THINKING_MODES,
     DataError,
     Problem,
     load_benchmark,
     parse_benchmark_names,
     render_prompt,
+    template_kwargs,
+    template_reads_thinking,
     uses_chat_template,
 )
 from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
@@ -93,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-format", choices=PROMPT_FORMATS, default="auto",
                         help="auto: the tokenizer's chat template when it has one, else the paper's ChatML; "
                              "chatml: always the paper's hand-written ChatML")
+    parser.add_argument("--enable-thinking", choices=THINKING_MODES, default="auto",
+                        help="true/false: pass enable_thinking= to the chat template, as the recipes' "
+                             "+data.apply_chat_template_kwargs.enable_thinking does in training (the Qwen3-8B "
+                             "recipes need false); auto: pass nothing, the template's default (Qwen3: thinking on, "
+                             "as in the paper recipes). Needs --prompt-format auto")
     return parser
 
 
@@ -124,10 +132,17 @@ class _ModelRun:
         path = materialize(self.spec, self.args.output_dir / "merged")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         template = uses_chat_template(self.tokenizer, self.args.prompt_format)
-        example = render_prompt(self.tokenizer, "<problem>", self.args.prompt_format)
+        example = render_prompt(self.tokenizer, "<problem>", self.args.prompt_format, self.args.enable_thinking)
         source = "the tokenizer's chat template" if template else "the paper's ChatML"
+        if self.args.enable_thinking != "auto":
+            source += f" with enable_thinking={self.args.enable_thinking == 'true'}"
+            if not template_reads_thinking(self.tokenizer):
+                print(f"[eval] note: {self.spec.label}: the chat template never reads enable_thinking, so "
+                      f"--enable-thinking {self.args.enable_thinking} changes nothing for this model")
         print(f"[eval] {self.spec.label}: prompt from {source}: {example!r}")
-        (self.dir / "prompt.json").write_text(json.dumps({"chat_template_applied": template, "example": example}))
+        (self.dir / "prompt.json").write_text(json.dumps({"chat_template_applied": template,
+                                                          "enable_thinking": self.args.enable_thinking,
+                                                          "example": example}))
 
         from abc_grpo_verl.evaluation.backends import make_backend
 
@@ -141,8 +156,8 @@ class _ModelRun:
         if self.backend is None:
             self._load()
         prompt_ids = {
-            p.id: self.tokenizer(render_prompt(self.tokenizer, p.problem, self.args.prompt_format),
-                                 add_special_tokens=False).input_ids
+            p.id: self.tokenizer(render_prompt(self.tokenizer, p.problem, self.args.prompt_format,
+                                               self.args.enable_thinking), add_special_tokens=False).input_ids
             for p in {p.id: p for p, _ in todo}.values()
         }
         batch_size = self.args.batch_size or DEFAULT_BATCH_SIZE[self.backend.name]
@@ -185,6 +200,7 @@ def _sample_records(store: SampleStore, problems: list[Problem], n: int) -> list
 
 def run(args: argparse.Namespace) -> dict:
     # Everything that can be checked without a model is checked first: a bad flag fails in seconds, not hours.
+    template_kwargs(args.prompt_format, args.enable_thinking)  # chatml with --enable-thinking true/false is an error
     benchmarks = {name: load_benchmark(args.data_dir, name) for name in parse_benchmark_names(args.benchmarks)}
     specs = parse_model_specs(args.model)
     backend_name, reason = choose_backend(args.backend, args.device)
@@ -194,15 +210,17 @@ def run(args: argparse.Namespace) -> dict:
 
     protocol = {
         "k": args.k, "max_tokens": args.max_tokens, "temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K,
-        "seed": args.seed, "prompt_format": args.prompt_format, "instruction": INSTRUCTION,
-        "stop": list(STOP_STRINGS), "greedy": args.greedy,
+        "seed": args.seed, "prompt_format": args.prompt_format, "enable_thinking": args.enable_thinking,
+        "instruction": INSTRUCTION, "stop": list(STOP_STRINGS), "greedy": args.greedy,
     }
     # A larger --k or --greedy on a rerun only adds samples, so neither has to match what is on disk.
     same_samples = {key: value for key, value in protocol.items() if key not in ("k", "greedy")}
     sampling = SamplingSpec(temperature=TEMPERATURE, top_p=TOP_P, top_k=TOP_K, max_tokens=args.max_tokens)
     greedy = SamplingSpec(temperature=0.0, top_p=1.0, top_k=0, max_tokens=args.max_tokens)
     for spec in specs:  # before any sampling, so a clash on the last model does not surface hours later
-        check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples})
+        # Samples from before --enable-thinking existed were made without the kwarg, i.e. with "auto".
+        check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples},
+                       missing_means={"enable_thinking": "auto"})
 
     results = {"protocol": protocol, "backend": backend_name,
                "benchmarks": {name: {"n_problems": len(problems)} for name, problems in benchmarks.items()},

@@ -8,6 +8,7 @@ are 1, 2 or 3, so random sampling gets some problems right and some wrong.
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import types
@@ -41,6 +42,11 @@ WORDS = ["[UNK]", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "\\boxed{1}", "
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# What Qwen3's template does with enable_thinking: an empty think block after the generation prompt when it is false.
+THINKING_TEMPLATE = CHAT_TEMPLATE + (
+    "{% if add_generation_prompt and enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n{% endif %}"
 )
 
 
@@ -298,7 +304,16 @@ def test_rerun_with_other_settings_is_refused(tiny_model_dir, tmp_path, capsys):
     assert len(read_jsonl(out / "samples" / "tiny" / "toy_add.jsonl")) == 3 * 2
     assert run_eval(out, "--seed", "7", models=[f"tiny={tiny_model_dir}"], k=1) == 2
     assert "seed: 42 there, 7 now" in capsys.readouterr().err
-    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=2) == 0  # nothing was written by the refused run
+    assert run_eval(out, "--enable-thinking", "false", models=[f"tiny={tiny_model_dir}"], k=2) == 2
+    assert "enable_thinking: 'auto' there, 'false' now" in capsys.readouterr().err
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=2) == 0  # nothing was written by the refused runs
+    # A protocol.json from before --enable-thinking existed was made with "auto": it still resumes, and only as auto.
+    protocol_file = out / "samples" / "tiny" / "protocol.json"
+    protocol = json.loads(protocol_file.read_text())
+    assert protocol.pop("enable_thinking") == "auto"
+    protocol_file.write_text(json.dumps(protocol))
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=2) == 0
+    assert run_eval(out, "--enable-thinking", "true", models=[f"tiny={tiny_model_dir}"], k=2) == 2
 
 
 def test_prompt_formats():
@@ -312,6 +327,46 @@ def test_prompt_formats():
     assert render_prompt(with_template, "What is 1 + 1?", "chatml") == paper
     with_template.chat_template = "{% for m in messages %}[{{ m.content }}]{% endfor %}"
     assert render_prompt(with_template, "q", "auto") == f"[{INSTRUCTION} q]"
+
+
+def test_enable_thinking_reaches_the_chat_template(capsys):
+    qwen3_like = make_tokenizer(chat_template=THINKING_TEMPLATE)
+    paper = CHATML.format(content=f"{INSTRUCTION} q")
+    assert render_prompt(qwen3_like, "q", "auto") == paper  # auto passes nothing: the template's default
+    assert render_prompt(qwen3_like, "q", "auto", "auto") == paper
+    assert render_prompt(qwen3_like, "q", "auto", "true") == paper
+    assert render_prompt(qwen3_like, "q", "auto", "false") == paper + "<think>\n\n</think>\n\n"
+    echo = make_tokenizer(chat_template="{{ enable_thinking if enable_thinking is defined else 'unset' }}")
+    assert [render_prompt(echo, "q", "auto", mode) for mode in ("auto", "true", "false")] == ["unset", "True", "False"]
+    # The hand-written ChatML has no thinking switch: a non-auto value is refused, naming both flags.
+    for mode in ("true", "false"):
+        with pytest.raises(DataError, match=f"--enable-thinking {mode} .* --prompt-format chatml"):
+            render_prompt(qwen3_like, "q", "chatml", mode)
+        with pytest.raises(DataError, match=f"--enable-thinking {mode}: the tokenizer has no chat template"):
+            render_prompt(make_tokenizer(chat_template=None), "q", "auto", mode)
+    assert render_prompt(qwen3_like, "q", "chatml", "auto") == paper
+    # The CLI refuses the combination before it looks at any model or data.
+    argv = ["--model", "nope", "--data-dir", "nope", "--output-dir", "nope", "--prompt-format", "chatml"]
+    assert eval_cli.main([*argv, "--enable-thinking", "false"]) == 2
+    assert "--enable-thinking false only applies to the tokenizer's chat template, but --prompt-format chatml" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        eval_cli.main([*argv, "--enable-thinking", "False"])
+    assert "invalid choice: 'False'" in capsys.readouterr().err
+
+
+def test_cli_evaluates_with_thinking_off(tiny_model_dir, tmp_path):
+    model = tmp_path / "qwen3_like"
+    shutil.copytree(tiny_model_dir, model)
+    make_tokenizer(chat_template=THINKING_TEMPLATE).save_pretrained(model)
+    out = tmp_path / "eval"
+    assert run_eval(out, "--enable-thinking", "false", models=[f"m={model}"], k=1) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"]["enable_thinking"] == "false"
+    prompt = results["models"]["m"]["prompt"]
+    assert prompt["enable_thinking"] == "false"
+    assert prompt["example"] == CHATML.format(content=f"{INSTRUCTION} <problem>") + "<think>\n\n</think>\n\n"
+    assert "enable_thinking false" in (out / "results.md").read_text()
 
 
 def test_hf_backend_stops_at_stop_tokens(tiny_model_dir):

@@ -29,6 +29,9 @@ INSTRUCTION = "Please reason step by step, and put your final answer within \\bo
 # The authors' hand-written ChatML, used when the tokenizer has no chat template (or with --prompt-format chatml).
 CHATML = "<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n"
 PROMPT_FORMATS = ("auto", "chatml")
+# --enable-thinking: "auto" passes nothing (the template's own default; Qwen3: thinking on, as in the paper's runs),
+# "true"/"false" pass enable_thinking= to apply_chat_template, as verl's data.apply_chat_template_kwargs does.
+THINKING_MODES = ("auto", "true", "false")
 # The datasets prepare_eval_data.py knows how to fetch; other names are read from --data-dir all the same.
 KNOWN_BENCHMARKS = ("aime24", "aime25", "amc23", "math500")
 REQUIRED_FIELDS = ("id", "problem", "answer")
@@ -36,7 +39,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class DataError(ValueError):
-    """A benchmark name or file that cannot be used; the message names the file, line and field."""
+    """A benchmark name or file, or a prompt setting, that cannot be used; the message names the file, line and field
+    (or the flags)."""
 
 
 @dataclass(frozen=True)
@@ -114,24 +118,58 @@ def load_benchmark(data_dir: Path, name: str) -> list[Problem]:
     return problems
 
 
+def template_kwargs(prompt_format: str, enable_thinking: str = "auto") -> dict:
+    """The extra keyword arguments for ``apply_chat_template``: ``{}`` for ``auto``, else ``{"enable_thinking": ...}``.
+
+    A non-``auto`` value with ``--prompt-format chatml`` is refused: the hand-written ChatML has no thinking switch.
+    """
+    if prompt_format not in PROMPT_FORMATS:
+        raise DataError(f"--prompt-format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
+    if enable_thinking not in THINKING_MODES:
+        raise DataError(f"--enable-thinking must be one of {THINKING_MODES}, got {enable_thinking!r}")
+    if enable_thinking == "auto":
+        return {}
+    if prompt_format == "chatml":
+        raise DataError(
+            f"--enable-thinking {enable_thinking} only applies to the tokenizer's chat template, but --prompt-format "
+            "chatml writes the paper's ChatML by hand; use --prompt-format auto, or leave --enable-thinking at auto"
+        )
+    return {"enable_thinking": enable_thinking == "true"}
+
+
 def uses_chat_template(tokenizer, prompt_format: str) -> bool:
     """Whether `render_prompt` applies the tokenizer's chat template (else the paper's hand-written ChatML)."""
     if prompt_format not in PROMPT_FORMATS:
-        raise ValueError(f"--prompt-format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
+        raise DataError(f"--prompt-format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
     return prompt_format == "auto" and bool(getattr(tokenizer, "chat_template", None))
 
 
-def render_prompt(tokenizer, question: str, prompt_format: str) -> str:
+def template_reads_thinking(tokenizer) -> bool:
+    """Whether the tokenizer's chat template mentions ``enable_thinking`` at all (else the flag changes nothing)."""
+    return "enable_thinking" in str(getattr(tokenizer, "chat_template", None) or "")
+
+
+def render_prompt(tokenizer, question: str, prompt_format: str, enable_thinking: str = "auto") -> str:
     """The prompt text for one problem.
 
     ``auto`` applies the tokenizer's chat template when it has one, so a model is asked in the format it was trained
     on (verl's rollout applies the same template); for Qwen3 tokenizers this gives exactly the paper's ChatML string,
     as their template adds no default system prompt and leaves thinking on unless ``enable_thinking=False`` is passed.
     ``chatml`` always uses the paper's hand-written ChatML (the authors' eval did not apply the template).
+
+    `enable_thinking` (``auto``, ``true``, ``false``) is passed to the template as verl's
+    ``data.apply_chat_template_kwargs.enable_thinking`` is during training; ``auto`` passes nothing. A non-``auto``
+    value needs the chat template: with ``chatml``, or a tokenizer without a template, it is a DataError.
     """
+    kwargs = template_kwargs(prompt_format, enable_thinking)
     content = f"{INSTRUCTION} {question}"
     if uses_chat_template(tokenizer, prompt_format):
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **kwargs
+        )
+    if kwargs:
+        raise DataError(
+            f"--enable-thinking {enable_thinking}: the tokenizer has no chat template, so the prompt is the paper's "
+            "ChatML and there is nothing to pass enable_thinking to; leave --enable-thinking at auto"
         )
     return CHATML.format(content=content)

@@ -69,7 +69,8 @@ def write_markdown(path: Path, results: dict) -> None:
         "# Evaluation results",
         "",
         f"{p['k']} samples per problem, temperature {p['temperature']}, top_p {p['top_p']}, top_k {p['top_k']}, "
-        f"max_tokens {p['max_tokens']}, seed {p['seed']}. Scores in %. "
+        f"max_tokens {p['max_tokens']}, seed {p['seed']}, prompt format {p['prompt_format']}, "
+        f"enable_thinking {p.get('enable_thinking', 'auto')}. Scores in %. "
         + ("Average = plain mean over the benchmarks; Gain = relative change vs the first model." if
            len(results["benchmarks"]) > 1 else ""),
         "",

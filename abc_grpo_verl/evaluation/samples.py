@@ -88,11 +88,14 @@ class SampleStore:
         return [[bool(self.records[(pid, j)]["correct"]) for j in range(n)] for pid in problem_ids]
 
 
-def check_protocol(model_dir: Path, protocol: dict) -> None:
-    """Refuse to mix samples produced under different settings into one result; record the settings otherwise."""
+def check_protocol(model_dir: Path, protocol: dict, missing_means: dict | None = None) -> None:
+    """Refuse to mix samples produced under different settings into one result; record the settings otherwise.
+
+    `missing_means` gives the value a setting had in protocol files written before that setting was recorded.
+    """
     path = Path(model_dir) / "protocol.json"
     if path.exists():
-        stored = json.loads(path.read_text())
+        stored = {**(missing_means or {}), **json.loads(path.read_text())}
         changed = {key: (stored.get(key), value) for key, value in protocol.items() if stored.get(key) != value}
         if changed:
             details = ", ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in changed.items())
