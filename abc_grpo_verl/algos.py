@@ -58,6 +58,7 @@ def _aggregated_step(log_prob, old_log_prob, advantages, response_mask, bounds, 
     """The ABC surrogate aggregated by verl's own agg_loss: the unit that ABC_GRPO_COMPILE=1 fuses."""
     loss_mat, stats = abc_surrogate(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level,
                                     rollout_is_weights)
+    batch_info = dict(batch_info)  # the fallbacks below belong to this call only
     if batch_info.get("dp_size", 1) <= 1:
         # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
         # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
@@ -68,17 +69,27 @@ def _aggregated_step(log_prob, old_log_prob, advantages, response_mask, bounds, 
     return agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info), stats
 
 
-def _step_function():
-    """Eager by default; ABC_GRPO_COMPILE=1 compiles the step (forward and backward) into fused kernels."""
-    global _compiled_step
+def _compile_requested() -> bool:
     choice = os.environ.get(COMPILE_ENV, "0")
     if choice not in ("0", "1"):
         raise ValueError(f"{COMPILE_ENV}={choice!r} is invalid: must be 0 (eager) or 1 (torch.compile fused path)")
-    if choice == "0" or _compiled_step is False:
+    return choice == "1"
+
+
+def _step_function(args: tuple) -> Any:
+    """Eager by default; ABC_GRPO_COMPILE=1 compiles the step (forward and backward) into fused kernels."""
+    global _compiled_step
+    if not _compile_requested() or _compiled_step is False:
         return _aggregated_step
     if _compiled_step is None:
         # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
-        _compiled_step = torch.compile(_aggregated_step, dynamic=True)
+        compiled = torch.compile(_aggregated_step, dynamic=True)
+        # Inductor compiles the backward lazily, at the first backward() inside verl, where a failure could no longer
+        # fall back to eager: run one forward + backward on two rows of this very batch (same device, dtype, bounds).
+        warm_up = [a[:2] if isinstance(a, torch.Tensor) else a for a in args]
+        warm_up[0] = warm_up[0].detach().requires_grad_(True)
+        compiled(*warm_up)[0].backward()
+        _compiled_step = compiled
     return _compiled_step
 
 
@@ -116,13 +127,12 @@ def compute_policy_loss_abc_grpo(
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
-    step = _step_function()
     args = (log_prob, old_log_prob, advantages, response_mask, resolve_bounds(config), resolve_ratio_level(config),
-            rollout_is_weights, loss_agg_mode, dict(config.global_batch_info))
+            rollout_is_weights, loss_agg_mode, config.global_batch_info)
     try:
-        pg_loss, stats = step(*args)
+        pg_loss, stats = _step_function(args)(*args)
     except Exception as error:  # a compiler or toolchain problem must never stop training: fall back to eager
-        if step is _aggregated_step:
+        if not _compile_requested():
             raise
         global _compiled_step
         _compiled_step = False

@@ -108,16 +108,10 @@ def _surrogate_terms(
         grad_factor.mul_(rollout_is_weights)
     valid_pos = valid & positive
     valid_neg = valid & (advantages < 0)
-    stats = torch.stack(
-        [
-            valid.sum().to(dtype),
-            neg_log_ratio_sum,
-            (valid_pos & above).sum().to(dtype),
-            (valid_pos & below).sum().to(dtype),
-            (valid_neg & below).sum().to(dtype),
-            (valid_neg & above).sum().to(dtype),
-        ]
-    ).float()
+    # float64: token counts stay exact far beyond fp32's 2**24 (16.7 M tokens in one call)
+    counts = [valid, valid_pos & above, valid_pos & below, valid_neg & below, valid_neg & above]
+    valid_tokens, q1, q2, q3, q4 = (mask.sum(dtype=torch.float64) for mask in counts)
+    stats = torch.stack([valid_tokens, neg_log_ratio_sum.to(torch.float64), q1, q2, q3, q4])
     return loss_mat, grad_factor, stats
 
 
@@ -165,7 +159,7 @@ def abc_surrogate(
     Returns:
         loss_mat: `(torch.Tensor)` shape (bs, response_length), -A * clip(r, lo(A), hi(A)) [* weights],
             in at least fp32. Not masked: aggregate it with the response mask.
-        stats: `(torch.Tensor)` shape (len(STAT_NAMES),), fp32 on the input device: the number of valid
+        stats: `(torch.Tensor)` shape (len(STAT_NAMES),), float64 on the input device: the number of valid
             tokens, the sum of -log r over them (for ppo_kl), and the Q1..Q4 token counts
             (Q1 A>0 & r>1+eps1, Q2 A>0 & r<1-eps2, Q3 A<0 & r<1-eps4, Q4 A<0 & r>1+eps3; A == 0 is in none).
     """

@@ -58,6 +58,24 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch, fresh_c
     assert torch.equal(fallback[0], expected[0]) and torch.equal(fallback[1], expected[1])
 
 
+def test_backward_compile_failure_is_caught_before_verl_calls_backward(monkeypatch, fresh_compile_cache):
+    """Inductor compiles the backward lazily; the warm-up step must surface its failure inside the loss call."""
+    def compile_with_broken_backward(fn, **kwargs):
+        def forward(*args):
+            loss, stats = fn(*args)
+            loss.register_hook(lambda grad: (_ for _ in ()).throw(RuntimeError("backward codegen failed")))
+            return loss, stats
+        return forward
+
+    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    batch = random_batch(seed=6)
+    with pytest.warns(UserWarning, match="backward codegen failed"):
+        loss, grad, _ = run(batch, "token-mean", torch.float32)  # run() calls backward(): it must not raise
+    assert algos._compiled_step is False
+    assert torch.isfinite(grad).all()
+
+
 def test_invalid_setting_names_the_variable(monkeypatch):
     monkeypatch.setenv(COMPILE_ENV, "yes")
     batch = random_batch()
