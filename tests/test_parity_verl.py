@@ -1,12 +1,14 @@
-"""ABC with (eps1, eps2, eps3, eps4) = (clip_ratio_high, 1, clip_ratio_c - 1, clip_ratio_low) is verl's vanilla.
+"""ABC with PPO's bound tuple is verl's own loss, computed by verl's code: an independent check of both levels.
 
-Equal loss and gradients through the same aggregation prove the plugin shares vanilla's plumbing
-(log-ratio clamp, rollout weights, agg_loss with global batch info).
+Token level: (eps1, eps2, eps3, eps4) = (clip_ratio_high, 1, clip_ratio_c - 1, clip_ratio_low) is verl's vanilla
+(PPO with dual clip). Sequence level: (clip_ratio_high, 1, inf, clip_ratio_low) is verl's gspo. Equal loss and
+gradients through the same aggregation prove the plugin shares their plumbing (log-ratio clamp, rollout weights,
+agg_loss with global batch info) and GSPO's sequence-ratio gradient.
 """
 
 import pytest
 import torch
-from verl.trainer.ppo.core_algos import compute_policy_loss_vanilla
+from verl.trainer.ppo.core_algos import compute_policy_loss_gspo, compute_policy_loss_vanilla
 
 from abc_grpo_verl.algos import compute_policy_loss_abc_grpo
 from tests.support import AGG_MODES, make_actor_config, random_batch
@@ -52,3 +54,28 @@ def test_paper_setting_differs_from_vanilla():
                                     "token-mean", None)
     _, abc_grad = loss_and_grad(compute_policy_loss_abc_grpo, batch, make_actor_config(), "token-mean", None)
     assert not torch.allclose(abc_grad, vanilla_grad)
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
+@pytest.mark.parametrize(("clip_low", "clip_high"), [(0.2, 0.2), (0.1, 0.28)])
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_sequence_level_abc_with_ppo_tuple_equals_verl_gspo(mode, clip_low, clip_high, use_weights):
+    # spread 1.5: sequence means leave the band on both sides, yet stay far from verl's log-ratio cap of 10
+    batch = random_batch(bs=32, length=16, seed=9, spread=1.5, dtype=torch.float64)
+    weights = batch["weights"] if use_weights else None
+    shared = dict(loss_agg_mode=mode, clip_ratio_low=clip_low, clip_ratio_high=clip_high)
+    gspo = make_actor_config(loss_mode="gspo", **shared)
+    abc = make_actor_config(clip_pos_high=clip_high, clip_pos_low=1.0, clip_neg_high=float("inf"),
+                            clip_neg_low=clip_low, ratio_level="sequence", **shared)
+    global_info = {"dp_size": 1, "batch_num_tokens": 300, "global_batch_size": 40, "loss_scale_factor": 20}
+    gspo.global_batch_info.update(global_info)
+    abc.global_batch_info.update(global_info)
+
+    gspo_loss, gspo_grad = loss_and_grad(compute_policy_loss_gspo, batch, gspo, mode, weights)
+    abc_loss, abc_grad = loss_and_grad(compute_policy_loss_abc_grpo, batch, abc, mode, weights)
+
+    mask = batch["response_mask"]
+    seq_ratio = (((batch["log_prob"] - batch["old_log_prob"]) * mask).sum(-1) / mask.sum(-1)).exp()
+    assert (seq_ratio > 1 + clip_high).any() and (seq_ratio < 1 - clip_low).any()
+    torch.testing.assert_close(abc_loss, gspo_loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(abc_grad, gspo_grad, rtol=1e-12, atol=1e-14)
