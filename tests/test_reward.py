@@ -1,11 +1,15 @@
 """Reward: answer extraction and math-verify grading on a hand-written table, from the main thread and from worker
-threads, called the way verl's naive reward manager calls it, and loaded without registering anything."""
+threads (through the spawned grading pool, with its deadline), called the way verl's naive reward manager calls it,
+and loaded without registering anything."""
 
 import asyncio
+import logging
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import math_verify
 import numpy as np
@@ -19,6 +23,8 @@ from abc_grpo_verl.reward import compute_score, extract_final_answer, grade_answ
 
 GSM8K = "openai/gsm8k"
 MATH = "DigitalLearningGmbH/MATH-lighteval"
+# Short, yet sympy works on it until math-verify's timeout stops it (about 5 s); without a timeout, for good.
+POWER_TOWER = "9^{9^{9^{9}}}"
 
 # (response, data_source, extracted answer)
 EXTRACTION = [
@@ -124,7 +130,19 @@ def test_the_answer_table_grades_the_same_from_worker_threads():
         assert all(result == expected for result in pool.map(lambda _: grade_all(), range(4)))
 
 
-def test_timeout_is_enabled_only_in_the_main_thread(monkeypatch):
+def in_thread(function, *args, **kwargs):
+    """`function(*args, **kwargs)` called from a fresh (non-main) thread, which must finish within a minute."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(function(*args, **kwargs)))
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "grading from a worker thread did not finish"
+    return results[0]
+
+
+def test_the_main_thread_grades_in_place_and_other_threads_in_the_pool(monkeypatch):
+    """The main thread calls math-verify itself, with its timeout; a worker thread hands the same call, timeout
+    included, to the pool, whose child runs it in its main thread (where the timeout works)."""
     seen = []
 
     def recording_parse(text, targets, parsing_timeout):
@@ -133,10 +151,90 @@ def test_timeout_is_enabled_only_in_the_main_thread(monkeypatch):
 
     monkeypatch.setattr(reward, "parse", recording_parse)
     assert grade_answer("1", "1")
-    thread = threading.Thread(target=grade_answer, args=("1", "1"))
+    assert seen == [reward.MATH_VERIFY_TIMEOUT_S] * 2
+
+    submitted = []
+
+    class RecordingPool:
+        def apply_async(self, function, args):
+            submitted.append(args)
+            return SimpleNamespace(get=lambda timeout: True)
+
+    monkeypatch.setattr(reward, "_pool", RecordingPool())
+    assert in_thread(grade_answer, "1", "2")  # the recording pool's verdict, not math-verify's
+    assert submitted == [("1", "2", reward.MATH_VERIFY_TIMEOUT_S)]
+    assert seen == [reward.MATH_VERIFY_TIMEOUT_S] * 2  # nothing parsed in this process
+
+
+def test_a_pathological_answer_from_a_worker_thread_times_out_in_the_pool():
+    """Off the main thread without the pool, this never returns (big-integer work, no timeout). In the pool the
+    child's own math-verify timeout ends it, well within the deadline, and the pool keeps serving meanwhile."""
+    assert in_thread(grade_answer, "2", "2")
+    pool = reward._pool
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as threads:
+        slow = threads.submit(compute_score, data_source="x", solution_str=f"\\boxed{{{POWER_TOWER}}}",
+                              ground_truth="3")
+        quick = threads.submit(grade_answer, "\\frac{1}{2}", "0.5")
+        assert quick.result(timeout=60) is True
+        assert slow.result(timeout=60) == {"score": 0.0, "acc": False, "pred": POWER_TOWER}
+    assert time.monotonic() - start < reward.POOL_DEADLINE_S
+    assert reward._pool is pool  # no deadline miss: math-verify's timeout worked in the child
+
+
+def test_a_missed_deadline_counts_wrong_and_replaces_the_pool(monkeypatch, caplog):
+    assert in_thread(grade_answer, "2", "2")
+    old_pool = reward._pool
+    monkeypatch.setattr(reward, "POOL_DEADLINE_S", 0.2)
+    with caplog.at_level(logging.WARNING, logger=reward.__name__):
+        assert in_thread(grade_answer, POWER_TOWER, "3") is False
+    assert "grading pool replaced" in caplog.text
+    assert reward._pool is None
+    with pytest.raises(ValueError, match="Pool not running"):
+        old_pool.apply_async(abs, (-1,))  # terminated, its stuck worker with it
+
+    monkeypatch.undo()
+    assert in_thread(grade_answer, "1/2", "\\frac{1}{2}") is True
+    assert in_thread(grade_answer, "1/3", "\\frac{1}{2}") is False
+    assert reward._pool is not None and reward._pool is not old_pool
+
+
+def test_without_a_pool_worker_threads_grade_in_place_after_one_warning(monkeypatch, caplog):
+    def refuse(*args, **kwargs):
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(reward, "_SPAWN", SimpleNamespace(Pool=refuse))
+    monkeypatch.setattr(reward, "_pool", None)
+    monkeypatch.setattr(reward, "_pool_unavailable", False)
+    with caplog.at_level(logging.WARNING, logger=reward.__name__):
+        assert in_thread(grade_answer, "1/2", "0.5") is True
+        assert in_thread(grade_answer, "3", "4") is False
+    assert caplog.text.count("Cannot start the math-verify grading pool") == 1
+
+
+DAEMON_PROBE = """
+import multiprocessing, threading
+from abc_grpo_verl.reward import grade_answer
+
+def grade_from_a_thread(results):
+    thread = threading.Thread(target=lambda: results.put(grade_answer("1/2", "0.5")))
     thread.start()
     thread.join()
-    assert seen == [reward.MATH_VERIFY_TIMEOUT_S] * 2 + [None] * 2
+
+results = multiprocessing.get_context("fork").Queue()
+daemon = multiprocessing.get_context("fork").Process(target=grade_from_a_thread, args=(results,), daemon=True)
+daemon.start()
+print(results.get(timeout=60))
+daemon.join()
+"""
+
+
+def test_a_daemonic_process_cannot_start_the_pool_and_grades_in_place():
+    """multiprocessing forbids daemonic processes to have children: the pool's creation fails there."""
+    result = subprocess.run([sys.executable, "-c", DAEMON_PROBE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert "Cannot start the math-verify grading pool" in result.stderr
 
 
 @pytest.mark.parametrize("error", [RuntimeError("sympy blew up"), TimeoutException("timed out"), RecursionError()])
@@ -218,6 +316,8 @@ def test_loading_the_reward_never_registers_anything(tmp_path):
     by_file = load_extern_object(f"file://{reward.__file__}", "compute_score")
     assert by_file is not compute_score
     assert by_file(data_source=MATH, solution_str="\\boxed{3}", ground_truth="3")["score"] == 1.0
+    # Off the main thread the copy grades in its own pool, whose children import the package's module instead.
+    assert in_thread(by_file, data_source=MATH, solution_str="\\boxed{3}", ground_truth="3")["score"] == 1.0
     assert core_algos.ADV_ESTIMATOR_REGISTRY == estimators and core_algos.POLICY_LOSS_REGISTRY == losses
 
     probe = ("import sys, abc_grpo_verl.reward; "
