@@ -108,9 +108,10 @@ def _surrogate_terms(
         grad_factor.mul_(rollout_is_weights)
     valid_pos = valid & positive
     valid_neg = valid & (advantages < 0)
-    # float64: token counts stay exact far beyond fp32's 2**24 (16.7 M tokens in one call)
+    # Counted in int64, carried in float64: exact far beyond fp32's 2**24 (16.7 M tokens in one call). Summing
+    # with dtype=float64 directly would widen each boolean mask to 8 bytes per token first.
     counts = [valid, valid_pos & above, valid_pos & below, valid_neg & below, valid_neg & above]
-    valid_tokens, q1, q2, q3, q4 = (mask.sum(dtype=torch.float64) for mask in counts)
+    valid_tokens, q1, q2, q3, q4 = (mask.sum().to(torch.float64) for mask in counts)
     stats = torch.stack([valid_tokens, neg_log_ratio_sum.to(torch.float64), q1, q2, q3, q4])
     return loss_mat, grad_factor, stats
 
