@@ -108,11 +108,21 @@ def _surrogate_terms(
         grad_factor.mul_(rollout_is_weights)
     valid_pos = valid & positive
     valid_neg = valid & (advantages < 0)
-    # Counted in int64, carried in float64: exact far beyond fp32's 2**24 (16.7 M tokens in one call). Summing
-    # with dtype=float64 directly would widen each boolean mask to 8 bytes per token first.
-    counts = [valid, valid_pos & above, valid_pos & below, valid_neg & below, valid_neg & above]
-    valid_tokens, q1, q2, q3, q4 = (mask.sum().to(torch.float64) for mask in counts)
-    stats = torch.stack([valid_tokens, neg_log_ratio_sum.to(torch.float64), q1, q2, q3, q4])
+    def count(mask: torch.Tensor) -> torch.Tensor:
+        # int64 sum carried as float64: exact far beyond fp32's 2**24 tokens per call. (sum(dtype=float64) would
+        # widen the mask to 8 bytes per token first.) Each mask is a temporary, freed once counted.
+        return mask.sum().to(torch.float64)
+
+    stats = torch.stack(
+        [
+            count(valid),
+            neg_log_ratio_sum.to(torch.float64),
+            count(valid_pos & above),
+            count(valid_pos & below),
+            count(valid_neg & below),
+            count(valid_neg & above),
+        ]
+    )
     return loss_mat, grad_factor, stats
 
 
