@@ -63,7 +63,8 @@ def _aggregated_step(log_prob, old_log_prob, advantages, response_mask, bounds, 
         # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
         # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
         if loss_agg_mode == "token-mean" and batch_info.get("batch_num_tokens") is None:
-            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0)
+            # in the loss's dtype: a float64 0-dim divisor would turn the 0-dim loss float64
+            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0).to(loss_mat.dtype)
         if loss_agg_mode.startswith("seq-mean") and batch_info.get("global_batch_size") is None:
             batch_info["global_batch_size"] = (response_mask.sum(-1) > 0).sum().clamp(min=1)
     return agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info), stats

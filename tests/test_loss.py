@@ -111,6 +111,17 @@ def test_micro_batches_with_global_counts_sum_to_the_whole_batch(mode, ratio_lev
 
 
 @pytest.mark.parametrize("mode", AGG_MODES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("global_info", [None, {"dp_size": 1, "batch_num_tokens": 40, "global_batch_size": 6}])
+def test_loss_dtype_is_the_ratio_math_dtype(mode, dtype, global_info):
+    """fp32 for fp32 and bf16 inputs (the ratio math is at least fp32), fp64 for fp64: never widened by accident."""
+    batch = {k: (v.to(dtype) if k != "response_mask" else v) for k, v in random_batch(seed=12).items()}
+    loss, grad, _ = run_loss(batch, WIDTHS[0], mode, global_batch_info=global_info)
+    assert loss.dtype == torch.promote_types(dtype, torch.float32)
+    assert grad.dtype == dtype
+
+
+@pytest.mark.parametrize("mode", AGG_MODES)
 def test_all_masked_micro_batch_gives_zero_loss_and_zero_gradient(mode):
     batch = random_batch(seed=5)
     batch["response_mask"] = torch.zeros_like(batch["response_mask"])
