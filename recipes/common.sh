@@ -1,7 +1,8 @@
 # Shared by every recipe (sourced, never run): the overrides all runs have in common, built from knobs.
 #
-# A recipe sets its own knobs (MODEL_PATH, N_GPUS, NNODES, TRAIN_FILES, VAL_FILES, TRAIN_BATCH_SIZE,
-# PPO_MINI_BATCH_SIZE, ROLLOUT_N, EXPERIMENT_NAME and the loss knobs), sources this file, and calls
+# A run script sets its loss knobs and EXPERIMENT_NAME, then sources its setting's file (qwen3_8b_gsm8k_math.sh,
+# paper/qwen3_{1.7b,4b}_base.sh: MODEL_PATH, N_GPUS, NNODES, TRAIN_FILES, VAL_FILES, TRAIN_BATCH_SIZE,
+# PPO_MINI_BATCH_SIZE, ROLLOUT_N, ...), which sources this file; the run script then calls
 # `launch abc_grpo "$@"` or `launch vanilla "$@"`. Every knob can also be set from the environment;
 # knobs a recipe leaves unset take the defaults below. Arguments after the recipe name ("$@") are appended last,
 # so any verl override given on the command line wins.

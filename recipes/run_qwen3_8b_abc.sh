@@ -6,23 +6,13 @@
 # ABC_GRPO_DRY_RUN=1 composes and validates the full config (CPU is enough) and exits without starting Ray.
 set -xeuo pipefail
 
-MODEL_PATH=${MODEL_PATH:-Qwen/Qwen3-8B}
-N_GPUS=${N_GPUS:-8}
-NNODES=${NNODES:-1}
-DATA_DIR=${DATA_DIR:-$HOME/data}
-# prompts per rollout step, and per optimizer step (4 optimizer steps per rollout)
-TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-1024}
-PPO_MINI_BATCH_SIZE=${PPO_MINI_BATCH_SIZE:-256}
-# responses per prompt (the group)
-ROLLOUT_N=${ROLLOUT_N:-8}
 # the four widths: eps1 (A>0, r>1: Q1), eps2 (A>0, r<1: Q2), eps3 (A<=0, r>1: Q4), eps4 (A<=0, r<1: Q3)
 CLIP_POS_HIGH=${CLIP_POS_HIGH:-0.2}
 CLIP_POS_LOW=${CLIP_POS_LOW:-0.2}
 CLIP_NEG_HIGH=${CLIP_NEG_HIGH:-0.2}
 CLIP_NEG_LOW=${CLIP_NEG_LOW:-0.2}
-TRAIN_FILES=${TRAIN_FILES:-"['${DATA_DIR}/gsm8k/train.parquet','${DATA_DIR}/math/train.parquet']"}
-VAL_FILES=${VAL_FILES:-"['${DATA_DIR}/gsm8k/test.parquet','${DATA_DIR}/math/math500.parquet']"}
 EXPERIMENT_NAME=${EXPERIMENT_NAME:-qwen3_8b_gsm8k_math_abc_grpo}
 
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# the model, GPU, node, data and batch-size knobs this run shares with its baseline(s) live in qwen3_8b_gsm8k_math.sh
+source "$(dirname "${BASH_SOURCE[0]}")/qwen3_8b_gsm8k_math.sh"
 launch abc_grpo "$@"
