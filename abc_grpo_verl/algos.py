@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 from verl.trainer.ppo import core_algos
-from verl.trainer.ppo.core_algos import agg_loss, register_adv_est, register_policy_loss
+from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
 from abc_grpo_verl.config import resolve_bounds, resolve_ratio_level
-from abc_grpo_verl.core import STAT_NAMES, abc_surrogate, group_relative_advantage
+from abc_grpo_verl.core import STAT_NAMES, Normalisers, abc_policy_loss, group_relative_advantage
 
 NAME = "abc_grpo"
 
@@ -53,23 +53,6 @@ for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGI
         )
 
 
-def _aggregated_step(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level, rollout_is_weights,
-                     loss_agg_mode, batch_info):
-    """The ABC surrogate aggregated by verl's own agg_loss: the unit that ABC_GRPO_COMPILE=1 fuses."""
-    loss_mat, stats = abc_surrogate(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level,
-                                    rollout_is_weights)
-    batch_info = dict(batch_info)  # the fallbacks below belong to this call only
-    if batch_info.get("dp_size", 1) <= 1:
-        # Without global normalisers verl's agg_loss divides by this micro-batch's own counts, which is 0/0 on
-        # an all-masked micro-batch. A floor of 1 keeps that case at loss 0 and changes nothing else.
-        if loss_agg_mode == "token-mean" and batch_info.get("batch_num_tokens") is None:
-            # in the loss's dtype: a float64 0-dim divisor would turn the 0-dim loss float64
-            batch_info["batch_num_tokens"] = stats[0].clamp(min=1.0).to(loss_mat.dtype)
-        if loss_agg_mode.startswith("seq-mean") and batch_info.get("global_batch_size") is None:
-            batch_info["global_batch_size"] = (response_mask.sum(-1) > 0).sum().clamp(min=1)
-    return agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info), stats
-
-
 def _compile_requested() -> bool:
     choice = os.environ.get(COMPILE_ENV, "0")
     if choice not in ("0", "1"):
@@ -81,10 +64,10 @@ def _step_function(args: tuple) -> Any:
     """Eager by default; ABC_GRPO_COMPILE=1 compiles the step (forward and backward) into fused kernels."""
     global _compiled_step
     if not _compile_requested() or _compiled_step is False:
-        return _aggregated_step
+        return abc_policy_loss
     if _compiled_step is None:
         # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
-        compiled = torch.compile(_aggregated_step, dynamic=True)
+        compiled = torch.compile(abc_policy_loss, dynamic=True)
         # Inductor compiles the backward lazily, at the first backward() inside verl, where a failure could no longer
         # fall back to eager: run one forward + backward on two rows of this very batch (same device, dtype, bounds).
         warm_up = [a[:2] if isinstance(a, torch.Tensor) else a for a in args]
@@ -129,7 +112,7 @@ def compute_policy_loss_abc_grpo(
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
     args = (log_prob, old_log_prob, advantages, response_mask, resolve_bounds(config), resolve_ratio_level(config),
-            rollout_is_weights, loss_agg_mode, config.global_batch_info)
+            rollout_is_weights, loss_agg_mode, Normalisers(**config.global_batch_info))
     try:
         pg_loss, stats = _step_function(args)(*args)
     except Exception as error:  # a compiler or toolchain problem must never stop training: fall back to eager
@@ -138,7 +121,7 @@ def compute_policy_loss_abc_grpo(
         global _compiled_step
         _compiled_step = False
         warnings.warn(f"{COMPILE_ENV}=1: torch.compile failed ({error!r}); using the eager path", stacklevel=2)
-        pg_loss, stats = _aggregated_step(*args)
+        pg_loss, stats = abc_policy_loss(*args)
 
     values = dict(zip(STAT_NAMES, stats.tolist(), strict=True))  # the one device-to-host transfer
     valid = values["valid_tokens"]

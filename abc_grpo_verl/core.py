@@ -24,6 +24,7 @@ There is no ``min`` with ``r*A``: a token outside its band keeps a constant loss
 zero gradient, whatever the sign of A.
 """
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -31,10 +32,15 @@ import torch
 # Same limit as verl's vanilla loss: exp(20) ~ 4.9e8 already saturates every finite band,
 # and exp of anything much larger overflows fp16/bf16.
 LOG_RATIO_LIMIT = 20.0
+# An upper band edge no ratio can reach (ratios stop at exp(LOG_RATIO_LIMIT)): it stands in for an infinite width, so
+# that edges can be blended arithmetically (inf * 0 would be nan) without changing which tokens are inside.
+UNREACHABLE_RATIO = math.exp(LOG_RATIO_LIMIT + 1)
 
 RATIO_LEVELS = ("token", "sequence")
+# verl's agg_loss modes, which `abc_policy_loss` reproduces (see `_aggregate`).
+AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-sum-norm", "seq-mean-token-mean")
 
-# Row order of the statistics vector returned by `abc_surrogate`; one vector, so one host transfer.
+# Row order of the statistics vector returned by `abc_policy_loss`; one vector, so one host transfer.
 STAT_NAMES = ("valid_tokens", "neg_log_ratio_sum", "q1", "q2", "q3", "q4")
 
 
@@ -54,98 +60,239 @@ class ClipBounds(NamedTuple):
     neg_low: float
 
 
-def _surrogate_terms(
-    log_prob: torch.Tensor,
-    old_log_prob: torch.Tensor,
-    advantages: torch.Tensor,
-    valid: torch.Tensor,
-    bounds: ClipBounds,
-    sequence_level: bool,
-    rollout_is_weights: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The ABC-GRPO step as plain elementwise math (no autograd): the loss, its gradient factor, statistics.
+class Normalisers(NamedTuple):
+    """What verl's ``agg_loss`` divides by, as verl's ``config.global_batch_info`` carries it (ints or 0-dim tensors).
 
-    Returns (loss_mat, grad_factor, stats) with grad_factor = d loss_mat / d log_prob per token, so backward is
-    one multiply. Computed in at least fp32: in bf16 the band edges themselves round (1.2 -> 1.203125), which
-    would move tokens across the band. Temporaries are updated in place so that, with bf16 inputs, the fp32
-    working set stays at about three token-sized tensors.
+    Attributes:
+        dp_size: data-parallel world size; the loss is multiplied by it (DDP/FSDP average gradients over ranks).
+        batch_num_tokens: valid tokens in the global batch (token-mean). None: this micro-batch's, if dp_size is 1.
+        global_batch_size: non-empty sequences in the global batch (seq-mean-*). None: this micro-batch's, likewise.
+        loss_scale_factor: divisor of seq-mean-token-sum-norm. None: the response length.
+    """
+
+    dp_size: int = 1
+    batch_num_tokens: int | torch.Tensor | None = None
+    global_batch_size: int | torch.Tensor | None = None
+    loss_scale_factor: int | float | None = None
+
+
+def _per_token_edges(positive: torch.Tensor, pos_edge: float, neg_edge: float, out: torch.Tensor) -> torch.Tensor:
+    """The band edge of each token into `out`: pos_edge where positive is 1 (A > 0), neg_edge where it is 0.
+
+    neg_edge - p * neg_edge + p * pos_edge with p in {0, 1}: every step is exact (x * 1, x * 0, x - x, x + 0), so each
+    token gets exactly the edge a select would give, without a (slow on CPU) torch.where.
+    """
+    return torch.mul(positive, -neg_edge, out=out).add_(neg_edge).add_(positive, alpha=pos_edge)
+
+
+def _exact_sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) for same-size tensors of -1, 0 and 1, exactly, as a float64 tensor of shape (1,).
+
+    A float dot product of such values is exact while every partial sum is an integer below 2 / eps (2**24 in
+    fp32), so longer inputs are summed in chunks of that many elements and the chunk results added in float64.
+    """
+    chunk = int(2 / torch.finfo(a.dtype).eps)
+    partial = [torch.dot(x, y) for x, y in zip(a.view(-1).split(chunk), b.view(-1).split(chunk), strict=True)]
+    return torch.stack(partial).to(torch.float64).sum(0, keepdim=True)
+
+
+def _aggregate(
+    terms: torch.Tensor, row_tokens: torch.Tensor, mode: str, normalisers: Normalisers
+) -> tuple[torch.Tensor, float | torch.Tensor, torch.Tensor | None]:
+    """verl's ``agg_loss`` of the per-token loss -terms, with its derivative.
+
+    Every mode is linear in the per-token loss: d loss / d terms[i, t] = -coefficient * row_weight[i], with one
+    global coefficient (dp_size over the normaliser) and, for seq-mean-token-mean only, a per-sequence weight
+    1 / (its token count + 1e-8). The loss is computed in verl's order of operations, so it rounds as verl's does.
+
+    Args:
+        terms: `(torch.Tensor)` shape (bs, response_length), clip(r) * A * mask [* weights]: minus the token loss,
+            already 0 on masked tokens.
+        row_tokens: `(torch.Tensor)` shape (bs, 1), the number of valid tokens of each sequence, in terms' dtype.
+        mode: `(str)` one of `AGG_MODES`.
+        normalisers: `(Normalisers)` verl's global batch info.
+
+    Returns:
+        (loss, coefficient, row_weight of shape (bs, 1) or None).
+
+    Raises:
+        ValueError: for an unknown mode, or a missing normaliser when dp_size > 1 (each rank would divide by its own
+            count, so the ranks' gradients would no longer average to the global one).
+    """
+    dp_size, batch_num_tokens, global_batch_size, loss_scale_factor = normalisers
+
+    def given(value):
+        # a 0-dim tensor normaliser in another dtype (int64, float64) must not change the loss dtype
+        return value.to(terms.dtype) if isinstance(value, torch.Tensor) else value
+
+    if mode not in AGG_MODES:
+        raise ValueError(f"loss_agg_mode={mode!r} is not supported by abc_grpo: must be one of {AGG_MODES}")
+    if mode == "token-sum":
+        return -(terms.sum() * dp_size), dp_size, None
+    if mode == "token-mean":
+        if batch_num_tokens is None:
+            if dp_size > 1:
+                raise ValueError("loss_agg_mode='token-mean' with dp_size > 1 needs global_batch_info['batch_num_tokens']")
+            # This micro-batch's own count, floored at 1: an all-masked micro-batch gives loss 0 rather than 0/0.
+            batch_num_tokens = row_tokens.sum().clamp(min=1.0)
+        batch_num_tokens = given(batch_num_tokens)
+        return -(terms.sum() / batch_num_tokens * dp_size), dp_size / batch_num_tokens, None
+
+    if global_batch_size is None:
+        if dp_size > 1:
+            raise ValueError(f"loss_agg_mode={mode!r} with dp_size > 1 needs global_batch_info['global_batch_size']")
+        global_batch_size = (row_tokens > 0).sum().clamp(min=1)
+    global_batch_size = given(global_batch_size)
+    row_sums = terms.sum(-1, keepdim=True)
+    if mode == "seq-mean-token-mean":
+        # verl adds 1e-8 to an integer count, which gives a float32 count; the same rounding here
+        row_divisor = (row_tokens.to(torch.float32) + 1e-8).to(terms.dtype)
+        loss = row_sums.div_(row_divisor).sum() / global_batch_size * dp_size
+        return -loss, dp_size / global_batch_size, 1.0 / row_divisor
+    loss = row_sums.sum() / global_batch_size * dp_size
+    if mode == "seq-mean-token-sum":
+        return -loss, dp_size / global_batch_size, None
+    horizon = loss_scale_factor if loss_scale_factor is not None else terms.shape[-1]  # seq-mean-token-sum-norm
+    return -(loss / horizon), dp_size / global_batch_size / horizon, None
+
+
+def _limit_can_bind(bounds: ClipBounds) -> bool:
+    """Whether some band reaches beyond the ratios exp(+-LOG_RATIO_LIMIT) that the log-ratio clamp allows.
+
+    Tokens whose log-ratio is beyond the limit get no gradient through the clamp (as in verl's vanilla). With finite
+    widths such a token is also outside its band; only a band wider than exp(+-20) (an infinite high width, a low
+    width of 1) can hold it, and only then must the clamp be tracked on its own. Factor 2: margin for rounding.
+    """
+    top = 1.0 + max(bounds.pos_high, bounds.neg_high)
+    bottom = 1.0 - max(bounds.pos_low, bounds.neg_low)
+    return top >= math.exp(LOG_RATIO_LIMIT) / 2 or bottom <= 2 * math.exp(-LOG_RATIO_LIMIT)
+
+
+def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, bounds, sequence_level,
+                   loss_agg_mode, normalisers):
+    """The ABC-GRPO step as plain elementwise arithmetic (no autograd): loss, gradient, statistics.
+
+    Returns (pg_loss, grad_sum, coefficient, row_weight, stats): pg_loss is the aggregated loss; the gradient of
+    pg_loss with respect to log_prob is -coefficient * row_weight * grad_sum (see `_aggregate`).
+
+    Built to be fast on every device, CPU included, where each fresh token-sized tensor costs page faults and
+    boolean ops and torch.where are slow: only float arithmetic in the compute dtype (the mask is multiplied in, the
+    band test is the sign of r - clip(r), counts are exact dot products of -1/0/+1 tensors), and four token-sized
+    buffers, each reused in place through the step (their names change with their contents). Computed in at least
+    fp32: in bf16 the band edges themselves round (1.2 -> 1.203125), which would move tokens across the band.
+    Log-probs at masked positions must be finite (verl pads them with 0): a nan there would reach the loss.
     """
     dtype = torch.promote_types(log_prob.dtype, torch.float32)
-    log_ratio = log_prob.to(dtype, copy=True).sub_(old_log_prob)
-    # The +-20 limit is a clamp, so tokens beyond it get no gradient (in token mode; the sequence ratio's
-    # gradient path does not go through the token clamp).
-    beyond_limit = None if sequence_level else (log_ratio > LOG_RATIO_LIMIT) | (log_ratio < -LOG_RATIO_LIMIT)
-    log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-    neg_log_ratio_sum = -torch.where(valid, log_ratio, 0.0).sum()
+    # buffer 1: the log-ratio, then the ratio, then the gradient. In place after a first copy: a bf16 old_log_prob is
+    # widened element by element, so the difference is exact in fp32.
+    log_ratio = torch.sub(log_prob, old_log_prob) if log_prob.dtype == old_log_prob.dtype == dtype \
+        else log_prob.to(dtype, copy=True).sub_(old_log_prob)
+    beyond_limit = None
+    if not sequence_level and _limit_can_bind(bounds):
+        clamped = log_ratio.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)  # the one extra buffer, only for such bands
+        beyond_limit = log_ratio.sub_(clamped).abs_().sign_()  # 1 where the clamp moved the log-ratio
+        log_ratio = clamped
+    else:
+        log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
+    # buffer 2: the mask, then A * mask. bool -> float through uint8 in eager: the same values, many times faster on
+    # CPU (a compiled step reads the bool directly).
+    as_uint8 = response_mask.dtype == torch.bool and not torch.compiler.is_compiling()
+    mask = (response_mask.view(torch.uint8) if as_uint8 else response_mask).to(dtype, copy=True)
+    row_tokens = mask.sum(-1, keepdim=True)
+    log_ratio.mul_(mask)  # masked tokens: log-ratio 0, ratio 1, inside every band, so they never count as clipped
+    neg_log_ratio_sum = -log_ratio.sum()
     if sequence_level:
         # GSPO-style length-normalised sequence ratio s_i = exp(mean_t log(pi/pi_old)), shared by every token of
         # the sequence; each token's gradient goes through its own log-prob with factor s_i (GSPO's token form),
         # so seq-mean-token-mean aggregation gives GSPO's sequence gradient.
-        lengths = valid.sum(-1, keepdim=True).clamp(min=1).to(dtype)
-        seq_log_ratio = torch.where(valid, log_ratio, 0.0).sum(-1, keepdim=True).div_(lengths)
-        # one full-size tensor, so the rest of the step is the same in both modes
-        ratio = seq_log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT).exp_().expand(log_ratio.shape).clone()
-        del log_ratio
+        seq_ratio = log_ratio.sum(-1, keepdim=True).div_(row_tokens.clamp(min=1.0))
+        seq_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT).exp_()
+        ratio = log_ratio.copy_(seq_ratio.expand_as(log_ratio))  # full size, so the rest is the same in both modes
     else:
         ratio = log_ratio.exp_()
-    positive = advantages > 0
-    if bounds.pos_low == bounds.neg_low and bounds.pos_high == bounds.neg_high:
-        # One band for both signs (the paper's setting): scalar edges, no per-token bound tensors.
-        lower, upper = 1.0 - bounds.pos_low, 1.0 + bounds.pos_high
+    masked_advantages = mask.mul_(advantages)
+
+    # buffer 3: clip(r), then the loss terms, then scratch for the counts. buffer 4: the band side, then "frozen".
+    pos_upper, neg_upper = (min(1.0 + high, UNREACHABLE_RATIO) for high in (bounds.pos_high, bounds.neg_high))
+    if bounds.pos_low == bounds.neg_low and pos_upper == neg_upper:
+        clipped = ratio.clamp(1.0 - bounds.pos_low, pos_upper)  # one band for both signs (the paper's setting)
+        band_side = torch.empty_like(ratio)
     else:
-        edge = ratio.new_tensor  # 0-dim edges in the ratio's dtype, so the comparison is exact
-        lower = torch.where(positive, edge(1.0 - bounds.pos_low), edge(1.0 - bounds.neg_low))
-        upper = torch.where(positive, edge(1.0 + bounds.pos_high), edge(1.0 + bounds.neg_high))
-    above, below = ratio > upper, ratio < lower
-    loss_mat = torch.clamp(ratio, lower, upper).mul_(advantages).neg_()
-    # Outside the band the clamp is flat: exactly zero gradient. At a band edge the gradient passes, as torch's
-    # clamp passes it. grad_factor reuses the ratio's storage.
-    grad_factor = ratio.mul_(advantages)
-    frozen = above | below if beyond_limit is None else above | below | beyond_limit
-    grad_factor.neg_().masked_fill_(frozen, 0.0)
+        band_side = torch.sign(masked_advantages).clamp_(min=0.0)  # for now: 1 where A > 0, else 0
+        clipped = _per_token_edges(band_side, 1.0 - bounds.pos_low, 1.0 - bounds.neg_low, torch.empty_like(ratio))
+        torch.maximum(clipped, ratio, out=clipped)
+        torch.minimum(clipped, _per_token_edges(band_side, pos_upper, neg_upper, torch.empty_like(ratio)),
+                      out=clipped)
+    # +1 above the band, -1 below, 0 inside: r - clip(r) is exactly 0 iff r == clip(r) (IEEE, with subnormals). A
+    # token on an edge is inside, as torch's clamp passes the gradient there.
+    torch.sub(ratio, clipped, out=band_side).sign_()
+
+    # clip(r) * A * mask [* weights], multiplied in verl's order (weights last) so the loss rounds as verl's does
+    terms = clipped.mul_(masked_advantages)
     if rollout_is_weights is not None:
-        loss_mat.mul_(rollout_is_weights)
-        grad_factor.mul_(rollout_is_weights)
-    valid_pos = valid & positive
-    valid_neg = valid & (advantages < 0)
-    def count(mask: torch.Tensor) -> torch.Tensor:
-        # int64 sum carried as float64: exact far beyond fp32's 2**24 tokens per call. (sum(dtype=float64) would
-        # widen the mask to 8 bytes per token first.) Each mask is a temporary, freed once counted.
-        return mask.sum().to(torch.float64)
+        terms.mul_(rollout_is_weights)
+    pg_loss, coefficient, row_weight = _aggregate(terms, row_tokens, loss_agg_mode, normalisers)
 
-    stats = torch.stack(
-        [
-            count(valid),
-            neg_log_ratio_sum.to(torch.float64),
-            count(valid_pos & above),
-            count(valid_pos & below),
-            count(valid_neg & below),
-            count(valid_neg & above),
-        ]
-    )
-    return loss_mat, grad_factor, stats
+    # Quadrant counts from four exact sums over (side, sign of A) in {-1, 0, 1}^2:
+    # sum side*sign = q1-q2+q3-q4, sum side*sign^2 = q1-q2-q3+q4, sum (side*sign)^2 = q1+q2+q3+q4,
+    # sum (side*sign)*side = q1+q2-q3-q4 (Q1: side +1, A > 0; Q2: -1, A > 0; Q3: -1, A < 0; Q4: +1, A < 0).
+    # The sign of A is rebuilt in the spent terms buffer rather than kept in a fifth one.
+    advantage_sign = torch.sign(masked_advantages, out=terms)
+    sum_side_sign = _exact_sum_of_products(band_side, advantage_sign)
+    sum_side_sign_sq = _exact_sum_of_products(band_side, advantage_sign.abs_())
+    side_times_sign = torch.sign(masked_advantages, out=terms).mul_(band_side)
+    sum_all = _exact_sum_of_products(side_times_sign, side_times_sign)
+    sum_side_sq_sign = _exact_sum_of_products(side_times_sign, band_side)
+    quadrants = torch.cat([
+        sum_all + sum_side_sign + sum_side_sq_sign + sum_side_sign_sq,
+        sum_all - sum_side_sign + sum_side_sq_sign - sum_side_sign_sq,
+        sum_all + sum_side_sign - sum_side_sq_sign - sum_side_sign_sq,
+        sum_all - sum_side_sign - sum_side_sq_sign + sum_side_sign_sq,
+    ]) / 4
+    del terms, clipped, advantage_sign, side_times_sign
+    # exact: each row count is an integer below 2**24 (no sequence is that long), their float64 sum far below 2**53
+    valid_tokens = row_tokens.to(torch.float64).sum().view(1)
+    stats = torch.cat([valid_tokens, neg_log_ratio_sum.to(torch.float64).view(1), quadrants])
+
+    # d/d log_prob of sum_t clip(r) * A * mask [* weights] is r * A * mask [* weights] inside the band, 0 outside
+    # (clip is flat there) and 0 where the log-ratio clamp binds. g - g * frozen zeroes exactly, without a select.
+    frozen = band_side.abs_() if beyond_limit is None else torch.maximum(band_side.abs_(), beyond_limit, out=band_side)
+    grad_sum = ratio.mul_(masked_advantages)
+    if rollout_is_weights is not None:
+        grad_sum.mul_(rollout_is_weights)
+    grad_sum.addcmul_(grad_sum, frozen, value=-1.0)
+    return pg_loss, grad_sum, coefficient, row_weight, stats
 
 
-class _BandClippedSurrogate(torch.autograd.Function):
-    """Autograd for the ABC surrogate: saves one gradient-factor tensor instead of a chain of intermediates."""
+class _ABCPolicyLoss(torch.autograd.Function):
+    """Autograd for the aggregated ABC loss: the gradient is computed in forward, so backward is one multiply."""
 
     @staticmethod
-    def forward(ctx, log_prob, old_log_prob, advantages, valid, bounds, sequence_level, rollout_is_weights):
-        loss_mat, grad_factor, stats = _surrogate_terms(
-            log_prob, old_log_prob, advantages, valid, bounds, sequence_level, rollout_is_weights
+    def forward(ctx, log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, bounds, sequence_level,
+                loss_agg_mode, normalisers):
+        pg_loss, grad_sum, coefficient, row_weight, stats = _forward_terms(
+            log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, bounds, sequence_level,
+            loss_agg_mode, normalisers,
         )
-        ctx.save_for_backward(grad_factor)
+        coefficient_is_tensor = isinstance(coefficient, torch.Tensor)
+        ctx.save_for_backward(grad_sum, coefficient if coefficient_is_tensor else None, row_weight)
+        ctx.coefficient = None if coefficient_is_tensor else coefficient
         ctx.log_prob_dtype = log_prob.dtype
         ctx.mark_non_differentiable(stats)
-        return loss_mat, stats
+        return pg_loss, stats
 
     @staticmethod
-    def backward(ctx, grad_loss_mat, grad_stats):
-        (grad_factor,) = ctx.saved_tensors
-        return (grad_loss_mat * grad_factor).to(ctx.log_prob_dtype), None, None, None, None, None, None
+    def backward(ctx, grad_loss, grad_stats):
+        grad_sum, coefficient, row_weight = ctx.saved_tensors
+        factor = grad_loss * -(coefficient if coefficient is not None else ctx.coefficient)
+        if row_weight is not None:
+            factor = factor * row_weight
+        grad = torch.empty_like(grad_sum, dtype=ctx.log_prob_dtype)
+        torch.mul(grad_sum, factor, out=grad)  # one pass, cast to the log-prob dtype on the way
+        return grad, None, None, None, None, None, None, None, None
 
 
-def abc_surrogate(
+def abc_policy_loss(
     log_prob: torch.Tensor,
     old_log_prob: torch.Tensor,
     advantages: torch.Tensor,
@@ -153,8 +300,10 @@ def abc_surrogate(
     bounds: ClipBounds,
     ratio_level: str = "token",
     rollout_is_weights: torch.Tensor | None = None,
+    loss_agg_mode: str = "token-mean",
+    normalisers: Normalisers = Normalisers(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token ABC-GRPO loss and the clip statistics, before aggregation.
+    """The aggregated ABC-GRPO policy loss and its clip statistics.
 
     Args:
         log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_theta of the sampled tokens.
@@ -166,19 +315,21 @@ def abc_surrogate(
             token of a sequence shares one ratio, so a whole sequence is inside or outside its band).
         rollout_is_weights: `(torch.Tensor | None)` shape (bs, response_length), detached off-policy
             correction weights multiplied into the loss.
+        loss_agg_mode: `(str)` one of `AGG_MODES`, aggregated exactly as verl's ``agg_loss`` does.
+        normalisers: `(Normalisers)` verl's ``global_batch_info``.
 
     Returns:
-        loss_mat: `(torch.Tensor)` shape (bs, response_length), -A * clip(r, lo(A), hi(A)) [* weights],
-            in at least fp32. Not masked: aggregate it with the response mask.
+        pg_loss: `(torch.Tensor)` scalar, the aggregate of -A * clip(r, lo(A), hi(A)) [* weights] over valid
+            tokens, in at least fp32.
         stats: `(torch.Tensor)` shape (len(STAT_NAMES),), float64 on the input device: the number of valid
             tokens, the sum of -log r over them (for ppo_kl), and the Q1..Q4 token counts
             (Q1 A>0 & r>1+eps1, Q2 A>0 & r<1-eps2, Q3 A<0 & r<1-eps4, Q4 A<0 & r>1+eps3; A == 0 is in none).
     """
     if ratio_level not in RATIO_LEVELS:
         raise ValueError(f"ratio_level must be one of {RATIO_LEVELS}, got {ratio_level!r}")
-    return _BandClippedSurrogate.apply(
-        log_prob, old_log_prob, advantages, response_mask.bool(), bounds, ratio_level == "sequence",
-        rollout_is_weights,
+    return _ABCPolicyLoss.apply(
+        log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, bounds, ratio_level == "sequence",
+        loss_agg_mode, normalisers,
     )
 
 

@@ -191,3 +191,35 @@ def test_missing_config_is_an_error():
                                      batch["response_mask"], "token-mean", None)
 
 
+
+
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.int64, torch.float32])
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+def test_inputs_are_left_untouched_and_every_mask_dtype_gives_the_same_result(mask_dtype, ratio_level):
+    """The step works in place on its own buffers only; a float mask of the loss dtype must not become one of them."""
+    batch = random_batch(seed=13, spread=1.0)
+    widths = (math.inf, 1.0, 0.2, 0.3)  # asymmetric, and wide enough that the log-ratio limit is tracked
+    expected = run_loss(batch, widths, "token-mean", ratio_level, use_weights=True)
+    batch = dict(batch, response_mask=batch["response_mask"].to(mask_dtype))
+    before = {key: value.clone() for key, value in batch.items()}
+    loss, grad, metrics = run_loss(batch, widths, "token-mean", ratio_level, use_weights=True)
+    for key, value in batch.items():
+        assert torch.equal(value, before[key]), key
+    assert torch.equal(loss, expected[0]) and torch.equal(grad, expected[1]) and metrics == expected[2]
+
+
+@pytest.mark.slow
+def test_counts_stay_exact_past_what_fp32_can_count():
+    """fp32 stops counting at 2**24 (2**24 + 1 rounds back down); the quadrant and token counts must not."""
+    shape = (2**12 + 1, 2**12)  # 2**24 + 4096 tokens in sequences of a realistic length
+    old = torch.zeros(shape)
+    log_prob = torch.full(shape, math.log(1.5))  # every token above the band
+    advantages = torch.ones(shape)
+    advantages[0, :3] = -1.0  # 3 tokens in Q4, the rest in Q1
+    length = old.numel()
+    config = make_actor_config(loss_agg_mode="token-sum")
+    _, metrics = compute_policy_loss_abc_grpo(old, log_prob, advantages, torch.ones(shape, dtype=torch.bool),
+                                              "token-sum", config)
+    assert metrics["actor/abc_clipfrac_q4"] == 3 / length  # exact counts give exactly this quotient
+    assert metrics["actor/abc_clipfrac_q1"] == (length - 3) / length
+    assert metrics["actor/pg_clipfrac"] == 1.0
