@@ -28,7 +28,7 @@ from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
 from abc_grpo_verl.config import resolve_bounds, resolve_ratio_level
-from abc_grpo_verl.core import STAT_NAMES, Normalisers, abc_policy_loss, group_relative_advantage
+from abc_grpo_verl.core import STAT_NAMES, Normalisers, abc_policy_loss, group_relative_advantage, quadrant_counts
 
 NAME = "abc_grpo"
 
@@ -111,7 +111,10 @@ def compute_policy_loss_abc_grpo(
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
-    args = (log_prob, old_log_prob, advantages, response_mask, resolve_bounds(config), resolve_ratio_level(config),
+    # A bool mask goes in as its free uint8 view: a compiled step then reads bytes, where converting bool inside the
+    # kernel costs as much as the rest of the step on CPU.
+    mask = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
+    args = (log_prob, old_log_prob, advantages, mask, resolve_bounds(config), resolve_ratio_level(config),
             rollout_is_weights, loss_agg_mode, Normalisers(**config.global_batch_info))
     try:
         pg_loss, stats = _step_function(args)(*args)
@@ -124,6 +127,7 @@ def compute_policy_loss_abc_grpo(
         pg_loss, stats = abc_policy_loss(*args)
 
     values = dict(zip(STAT_NAMES, stats.tolist(), strict=True))  # the one device-to-host transfer
+    values.update(quadrant_counts(values))
     valid = values["valid_tokens"]
 
     def share(count: float) -> float:

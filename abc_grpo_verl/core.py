@@ -40,8 +40,12 @@ RATIO_LEVELS = ("token", "sequence")
 # verl's agg_loss modes, which `abc_policy_loss` reproduces (see `_aggregate`).
 AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-sum-norm", "seq-mean-token-mean")
 
-# Row order of the statistics vector returned by `abc_policy_loss`; one vector, so one host transfer.
-STAT_NAMES = ("valid_tokens", "neg_log_ratio_sum", "q1", "q2", "q3", "q4")
+# Row order of the statistics vector returned by `abc_policy_loss` (float64, one vector: one host transfer): the
+# valid-token count, the sum of -log r over valid tokens, and four exact sums over the tokens outside their band
+# with A != 0, from which `quadrant_counts` recovers Q1..Q4 on the host (side: +1 above the band, -1 below).
+STAT_NAMES = ("valid_tokens", "neg_log_ratio_sum", "frozen", "frozen_x_side", "frozen_x_sign", "frozen_x_side_x_sign")
+# (band side, sign of A) of each quadrant
+QUADRANTS = {"q1": (1, 1), "q2": (-1, 1), "q3": (-1, -1), "q4": (1, -1)}
 
 
 class ClipBounds(NamedTuple):
@@ -85,15 +89,32 @@ def _per_token_edges(positive: torch.Tensor, pos_edge: float, neg_edge: float, o
     return torch.mul(positive, -neg_edge, out=out).add_(neg_edge).add_(positive, alpha=pos_edge)
 
 
-def _exact_sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """sum(a * b) for same-size tensors of -1, 0 and 1, exactly, as a float64 tensor of shape (1,).
+def _exact_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) for same-size tensors of -1, 0 and 1, exactly: a 0-dim tensor (float64 for very long inputs).
 
     A float dot product of such values is exact while every partial sum is an integer below 2 / eps (2**24 in
     fp32), so longer inputs are summed in chunks of that many elements and the chunk results added in float64.
     """
+    a, b = a.view(-1), b.view(-1)
     chunk = int(2 / torch.finfo(a.dtype).eps)
-    partial = [torch.dot(x, y) for x, y in zip(a.view(-1).split(chunk), b.view(-1).split(chunk), strict=True)]
-    return torch.stack(partial).to(torch.float64).sum(0, keepdim=True)
+    if a.numel() <= chunk:
+        return torch.dot(a, b)
+    partial = [torch.dot(x, y) for x, y in zip(a.split(chunk), b.split(chunk), strict=True)]
+    return torch.stack(partial).to(torch.float64).sum()
+
+
+def quadrant_counts(stats: dict[str, float]) -> dict[str, float]:
+    """Q1..Q4 token counts from the four sums of the statistics vector (exact: small integers in float64).
+
+    Over the frozen tokens with A != 0, (side, sign) is one of the four quadrants, so for each quadrant
+    4 * count = frozen + side * frozen_x_side + sign * frozen_x_sign + side * sign * frozen_x_side_x_sign
+    (every other quadrant cancels out of that sum).
+    """
+    return {
+        name: (stats["frozen"] + side * stats["frozen_x_side"] + sign * stats["frozen_x_sign"]
+               + side * sign * stats["frozen_x_side_x_sign"]) / 4
+        for name, (side, sign) in QUADRANTS.items()
+    }
 
 
 def _aggregate(
@@ -194,10 +215,10 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
         log_ratio = clamped
     else:
         log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-    # buffer 2: the mask, then A * mask. bool -> float through uint8 in eager: the same values, many times faster on
-    # CPU (a compiled step reads the bool directly).
-    as_uint8 = response_mask.dtype == torch.bool and not torch.compiler.is_compiling()
-    mask = (response_mask.view(torch.uint8) if as_uint8 else response_mask).to(dtype, copy=True)
+    # buffer 2: the mask, then A * mask. bool -> float through a uint8 view: the same values, many times faster on CPU
+    # (pass the view in from outside a compiled region: inside, a bool -> uint8 view is itself slow).
+    as_bytes = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
+    mask = as_bytes.to(dtype, copy=True)
     row_tokens = mask.sum(-1, keepdim=True)
     log_ratio.mul_(mask)  # masked tokens: log-ratio 0, ratio 1, inside every band, so they never count as clipped
     neg_log_ratio_sum = -log_ratio.sum()
@@ -212,7 +233,7 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
         ratio = log_ratio.exp_()
     masked_advantages = mask.mul_(advantages)
 
-    # buffer 3: clip(r), then the loss terms, then scratch for the counts. buffer 4: the band side, then "frozen".
+    # buffer 3: clip(r), then the loss terms, then scratch for the counts. buffer 4: the band side, then the frozen mask.
     pos_upper, neg_upper = (min(1.0 + high, UNREACHABLE_RATIO) for high in (bounds.pos_high, bounds.neg_high))
     if bounds.pos_low == bounds.neg_low and pos_upper == neg_upper:
         clipped = ratio.clamp(1.0 - bounds.pos_low, pos_upper)  # one band for both signs (the paper's setting)
@@ -233,34 +254,26 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
         terms.mul_(rollout_is_weights)
     pg_loss, coefficient, row_weight = _aggregate(terms, row_tokens, loss_agg_mode, normalisers)
 
-    # Quadrant counts from four exact sums over (side, sign of A) in {-1, 0, 1}^2:
-    # sum side*sign = q1-q2+q3-q4, sum side*sign^2 = q1-q2-q3+q4, sum (side*sign)^2 = q1+q2+q3+q4,
-    # sum (side*sign)*side = q1+q2-q3-q4 (Q1: side +1, A > 0; Q2: -1, A > 0; Q3: -1, A < 0; Q4: +1, A < 0).
-    # The sign of A is rebuilt in the spent terms buffer rather than kept in a fifth one.
+    # The quadrant statistics (see STAT_NAMES and `quadrant_counts`), as exact dot products of -1/0/+1 tensors. The
+    # sign of A is built in the spent terms buffer rather than kept in a fifth one.
     advantage_sign = torch.sign(masked_advantages, out=terms)
-    sum_side_sign = _exact_sum_of_products(band_side, advantage_sign)
-    sum_side_sign_sq = _exact_sum_of_products(band_side, advantage_sign.abs_())
+    frozen_x_side_x_sign = _exact_dot(band_side, advantage_sign)
+    frozen_x_side = _exact_dot(band_side, advantage_sign.abs_())
     side_times_sign = torch.sign(masked_advantages, out=terms).mul_(band_side)
-    sum_all = _exact_sum_of_products(side_times_sign, side_times_sign)
-    sum_side_sq_sign = _exact_sum_of_products(side_times_sign, band_side)
-    quadrants = torch.cat([
-        sum_all + sum_side_sign + sum_side_sq_sign + sum_side_sign_sq,
-        sum_all - sum_side_sign + sum_side_sq_sign - sum_side_sign_sq,
-        sum_all + sum_side_sign - sum_side_sq_sign - sum_side_sign_sq,
-        sum_all - sum_side_sign - sum_side_sq_sign + sum_side_sign_sq,
-    ]) / 4
+    frozen = _exact_dot(side_times_sign, side_times_sign)
+    frozen_x_sign = _exact_dot(side_times_sign, band_side)
     del terms, clipped, advantage_sign, side_times_sign
-    # exact: each row count is an integer below 2**24 (no sequence is that long), their float64 sum far below 2**53
-    valid_tokens = row_tokens.to(torch.float64).sum().view(1)
-    stats = torch.cat([valid_tokens, neg_log_ratio_sum.to(torch.float64).view(1), quadrants])
+    sums = torch.stack([neg_log_ratio_sum, frozen, frozen_x_side, frozen_x_sign, frozen_x_side_x_sign])
+    # valid tokens: each row count is an exact integer below 2**24 (no sequence is that long), summed in float64
+    stats = torch.cat([row_tokens.sum(dtype=torch.float64).view(1), sums.to(torch.float64)])
 
     # d/d log_prob of sum_t clip(r) * A * mask [* weights] is r * A * mask [* weights] inside the band, 0 outside
-    # (clip is flat there) and 0 where the log-ratio clamp binds. g - g * frozen zeroes exactly, without a select.
-    frozen = band_side.abs_() if beyond_limit is None else torch.maximum(band_side.abs_(), beyond_limit, out=band_side)
+    # (clip is flat there) and 0 where the log-ratio clamp binds. g - g * 1 zeroes exactly, without a select.
+    frozen_mask = band_side.abs_() if beyond_limit is None else torch.maximum(band_side.abs_(), beyond_limit, out=band_side)
     grad_sum = ratio.mul_(masked_advantages)
     if rollout_is_weights is not None:
         grad_sum.mul_(rollout_is_weights)
-    grad_sum.addcmul_(grad_sum, frozen, value=-1.0)
+    grad_sum.addcmul_(grad_sum, frozen_mask, value=-1.0)
     return pg_loss, grad_sum, coefficient, row_weight, stats
 
 
@@ -301,7 +314,7 @@ def abc_policy_loss(
     ratio_level: str = "token",
     rollout_is_weights: torch.Tensor | None = None,
     loss_agg_mode: str = "token-mean",
-    normalisers: Normalisers = Normalisers(),
+    normalisers: Normalisers | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The aggregated ABC-GRPO policy loss and its clip statistics.
 
@@ -316,20 +329,21 @@ def abc_policy_loss(
         rollout_is_weights: `(torch.Tensor | None)` shape (bs, response_length), detached off-policy
             correction weights multiplied into the loss.
         loss_agg_mode: `(str)` one of `AGG_MODES`, aggregated exactly as verl's ``agg_loss`` does.
-        normalisers: `(Normalisers)` verl's ``global_batch_info``.
+        normalisers: `(Normalisers | None)` verl's ``global_batch_info``; None: dp_size 1, this micro-batch's counts.
 
     Returns:
         pg_loss: `(torch.Tensor)` scalar, the aggregate of -A * clip(r, lo(A), hi(A)) [* weights] over valid
             tokens, in at least fp32.
         stats: `(torch.Tensor)` shape (len(STAT_NAMES),), float64 on the input device: the number of valid
-            tokens, the sum of -log r over them (for ppo_kl), and the Q1..Q4 token counts
-            (Q1 A>0 & r>1+eps1, Q2 A>0 & r<1-eps2, Q3 A<0 & r<1-eps4, Q4 A<0 & r>1+eps3; A == 0 is in none).
+            tokens, the sum of -log r over them (for ppo_kl), and the sums from which `quadrant_counts` gives the
+            Q1..Q4 token counts (Q1 A>0 & r>1+eps1, Q2 A>0 & r<1-eps2, Q3 A<0 & r<1-eps4, Q4 A<0 & r>1+eps3;
+            A == 0 is in none).
     """
     if ratio_level not in RATIO_LEVELS:
         raise ValueError(f"ratio_level must be one of {RATIO_LEVELS}, got {ratio_level!r}")
     return _ABCPolicyLoss.apply(
         log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, bounds, ratio_level == "sequence",
-        loss_agg_mode, normalisers,
+        loss_agg_mode, normalisers if normalisers is not None else Normalisers(),
     )
 
 

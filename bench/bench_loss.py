@@ -16,10 +16,12 @@
     python bench/bench_loss.py                        # CPU, 256 x 4096, fp32 and bf16
     python bench/bench_loss.py --shapes 64x1024,256x4096 --device cuda --repeats 21
 
-For each (shape, dtype) every loss runs forward + backward on the same inputs, the losses interleaved within
-each repetition so drift in machine load hits all of them alike; the table reports the median time, the ratio
-of medians to vanilla, throughput, peak extra memory and the number of host syncs per call. Ratios are the
-result; absolute times depend on the machine and its load. Results go to --out as JSON and markdown.
+For each (shape, dtype) every loss runs forward + backward on the same inputs, the losses and two reference
+passes (the memory floor and a plain copy) interleaved within each repetition so drift in machine load hits all
+of them alike; the table reports the median time, the ratio of medians to vanilla and to the memory floor, the
+share of the measured copy bandwidth, throughput, peak extra memory and the number of host syncs per call.
+Ratios are the result; absolute times depend on the machine and its load. Results go to --out as JSON and
+markdown.
 
 Peak extra memory: on CUDA, torch.cuda.max_memory_allocated above the inputs. On CPU, the process's peak RSS
 (VmHWM, reset through /proc/self/clear_refs) above its RSS before the call, measured in a child process run with
@@ -54,6 +56,10 @@ LOSSES = [
     ("abc_grpo fused (asymmetric)", "abc_grpo", {"clip_pos_high": 0.28, "clip_neg_high": 0.35}, "1"),
 ]
 MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
+# Timing on CPU: glibc hands every large tensor to mmap and back to the OS when freed, so each op that allocates pays
+# page faults on first touch, a cost of the allocator and not of the loss (CUDA's caching allocator reuses freed
+# blocks). These settings make glibc keep and reuse freed memory instead; --cpu-allocator=default measures without.
+REUSE_FREED_MEMORY = {MMAP_ENV: str(2**40), "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 
 
 @contextmanager
@@ -72,26 +78,26 @@ def compile_setting(value):
             os.environ[COMPILE_ENV] = previous
 
 
-def memory_floor_seconds(inputs, device, repeats):
-    """The time of one fused pass that reads the four inputs and writes one output of the same shape.
+def reference_passes(inputs):
+    """Two reference ops timed in the same repetitions as the losses, compiled by the compiler the fused path uses.
 
-    Compiled with torch.compile into a single loop/kernel: the same compiler the fused abc_grpo path uses, so
-    the ratio loss/floor says how far a loss is from the memory-traffic floor on this machine in this run.
+    memory floor: one pass that reads the four inputs and writes one output of the same shape; "x memory floor" is
+    how far a loss is from the cost of touching its inputs once. copy: a plain copy of one input, whose bytes moved
+    per second is the bandwidth the device reaches on this size in this run.
     """
     def one_pass(old, new, adv, mask):
         return torch.where(mask, new * adv + old, 0.0)
 
     fused = torch.compile(one_pass, dynamic=True)
     args = (inputs["old_log_prob"], inputs["log_prob"], inputs["advantages"], inputs["response_mask"])
-    fused(*args)
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fused(*args)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    target = torch.empty_like(inputs["log_prob"])
+    return {"memory floor": lambda: fused(*args), "copy": lambda: target.copy_(inputs["log_prob"])}
+
+
+def loss_bytes(inputs):
+    """The bytes a policy loss step must move at least: read the four inputs once, write the gradient once."""
+    return sum(t.numel() * t.element_size() for t in inputs.values()) + inputs["log_prob"].numel() * \
+        inputs["log_prob"].element_size()
 
 
 def actor_config(loss_mode, loss_agg_mode, **policy_loss):
@@ -175,11 +181,14 @@ def bench_losses(shape, dtype_name, device, repeats, loss_agg_mode):
     bs, length = shape
     inputs = make_inputs(bs, length, DTYPES[dtype_name], device)
     runs = [(label, get_policy_loss_fn(mode), mode, extra, compiled) for label, mode, extra, compiled in LOSSES]
-    times = {label: [] for label, *_ in runs}
+    references = reference_passes(inputs)
+    times = {label: [] for label in [*(label for label, *_ in runs), *references]}
     for _ in range(2):  # warm-up: allocator pools, lazy init, torch.compile
         for _, fn, mode, extra, compiled in runs:
             with compile_setting(compiled):
                 fwd_bwd(fn, inputs, actor_config(mode, loss_agg_mode, **extra), loss_agg_mode)
+        for reference in references.values():
+            reference()
     for _ in range(repeats):
         for label, fn, mode, extra, compiled in runs:
             config = actor_config(mode, loss_agg_mode, **extra)  # fresh: ppo_loss-style state never leaks
@@ -189,7 +198,15 @@ def bench_losses(shape, dtype_name, device, repeats, loss_agg_mode):
                 fwd_bwd(fn, inputs, config, loss_agg_mode)
                 sync(device)
             times[label].append(time.perf_counter() - start)
-    floor = memory_floor_seconds(inputs, device, repeats)
+        for label, reference in references.items():
+            sync(device)
+            start = time.perf_counter()
+            reference()
+            sync(device)
+            times[label].append(time.perf_counter() - start)
+    floor = statistics.median(times["memory floor"])
+    copy = statistics.median(times["copy"])
+    copy_bandwidth = 2 * inputs["log_prob"].numel() * inputs["log_prob"].element_size() / copy  # read + write
     peaks = peak_memory(shape, dtype_name, device, loss_agg_mode)
     rows = []
     vanilla_median = statistics.median(times["vanilla"])
@@ -202,6 +219,7 @@ def bench_losses(shape, dtype_name, device, repeats, loss_agg_mode):
             "loss": label, "shape": f"{bs}x{length}", "dtype": dtype_name, "device": device,
             "median_ms": median * 1e3, "ratio_to_vanilla": median / vanilla_median,
             "times_floor": median / floor, "floor_ms": floor * 1e3,
+            "bandwidth_share": loss_bytes(inputs) / median / copy_bandwidth, "copy_gb_per_s": copy_bandwidth / 1e9,
             "mtokens_per_s": bs * length / median / 1e6, "peak_extra_mib": peaks[label] / 2**20,
             "host_syncs": counter[0], "repeats": repeats,
         })
@@ -212,10 +230,11 @@ def peak_memory(shape, dtype_name, device, loss_agg_mode):
     """{loss label: peak extra bytes}; on CPU from a child process with a fixed mmap threshold."""
     from verl.trainer.ppo.core_algos import get_policy_loss_fn
 
-    if device == "cpu" and os.environ.get(MMAP_ENV) is None:
+    if device == "cpu" and os.environ.get(MMAP_ENV) != "65536":
         command = [sys.executable, __file__, "--memory-probe", f"{shape[0]}x{shape[1]}", "--dtypes", dtype_name,
                    "--loss-agg-mode", loss_agg_mode, "--threads", str(torch.get_num_threads())]
-        child = subprocess.run(command, env={**os.environ, MMAP_ENV: "65536"}, capture_output=True, text=True,
+        env = {key: value for key, value in os.environ.items() if key not in REUSE_FREED_MEMORY}
+        child = subprocess.run(command, env={**env, MMAP_ENV: "65536"}, capture_output=True, text=True,
                                check=True)
         return json.loads(child.stdout.strip().splitlines()[-1])
     inputs = make_inputs(*shape, DTYPES[dtype_name], device)
@@ -253,15 +272,15 @@ def bench_actor_step(device, repeats, dtype_name):
         model.zero_grad(set_to_none=True)
 
     times = {"vanilla": [], "abc_grpo": []}
-    for mode in times:
+    for mode in times:  # warm-up
         step(mode)
     for _ in range(repeats):
-        for mode in times:
+        for mode, samples in times.items():
             sync(device)
             start = time.perf_counter()
             step(mode)
             sync(device)
-            times[mode].append(time.perf_counter() - start)
+            samples.append(time.perf_counter() - start)
     medians = {mode: statistics.median(t) for mode, t in times.items()}
     return {"shape": f"{bs}x{length}", "dtype": dtype_name, "device": device, "repeats": repeats,
             "vanilla_ms": medians["vanilla"] * 1e3, "abc_grpo_ms": medians["abc_grpo"] * 1e3,
@@ -269,26 +288,30 @@ def bench_actor_step(device, repeats, dtype_name):
 
 
 def markdown(result):
-    lines = [f"# Policy-loss benchmark ({result['machine']})", "",
-             f"torch {result['torch']}, verl {result['verl']}, device {result['device']}, "
-             f"{result['threads']} threads, loss_agg_mode {result['loss_agg_mode']}, median of {result['repeats']} "
-             "interleaved repetitions.", "",
-             "| shape | dtype | loss | median ms | ratio to vanilla | x memory floor | M tokens/s | "
-             "peak extra MiB | host syncs |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    allocator = f", CPU allocator: {result['cpu_allocator']}" if result.get("cpu_allocator") else ""
+    setup = (f"torch {result['torch']}, verl {result['verl']}, device {result['device']}, {result['threads']} threads, "
+             f"loss_agg_mode {result['loss_agg_mode']}, median of {result['repeats']} interleaved repetitions"
+             f"{allocator}.")
+    lines = [f"# Policy-loss benchmark ({result['machine']})", "", setup, "",
+             ("| shape | dtype | loss | median ms | ratio to vanilla | x memory floor | % of copy bandwidth | "
+              "M tokens/s | peak extra MiB | host syncs |"),
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["losses"]:
-        lines.append(f"| {r['shape']} | {r['dtype']} | {r['loss']} | {r['median_ms']:.1f} | "
-                     f"{r['ratio_to_vanilla']:.2f} | {r['times_floor']:.1f} | {r['mtokens_per_s']:.1f} | "
-                     f"{r['peak_extra_mib']:.0f} | {r['host_syncs']} |")
-    floors = {(r["shape"], r["dtype"]): r["floor_ms"] for r in result["losses"]}
-    lines += ["", "Memory floor (one fused pass reading the four inputs, writing one output): "
-              + ", ".join(f"{shape} {dtype} {ms:.2f} ms" for (shape, dtype), ms in floors.items())]
+        lines.append(f"| {r['shape']} | {r['dtype']} | {r['loss']} | {r['median_ms']:.2f} | "
+                     f"{r['ratio_to_vanilla']:.2f} | {r['times_floor']:.1f} | {100 * r['bandwidth_share']:.1f} | "
+                     f"{r['mtokens_per_s']:.1f} | {r['peak_extra_mib']:.0f} | {r['host_syncs']} |")
+    references = {(r["shape"], r["dtype"]): (r["floor_ms"], r["copy_gb_per_s"]) for r in result["losses"]}
+    timed = ", ".join(f"{shape} {dtype} {ms:.2f} ms, {gbs:.1f} GB/s" for (shape, dtype), (ms, gbs) in references.items())
+    lines += ["", ("Memory floor (one fused pass reading the four inputs, writing one output) and copy bandwidth "
+                   f"(a plain copy of one input), timed in the same repetitions: {timed}."),
+              "", ("% of copy bandwidth: the bytes a loss must move (its four inputs read once, the gradient written "
+                   "once) per second, over the copy's bytes per second.")]
     if result.get("actor_step"):
         a = result["actor_step"]
         lines += ["", "Actor micro-step (tiny Qwen3, forward + loss + backward):", "",
                   "| shape | dtype | vanilla ms | abc_grpo ms | ratio |", "|---|---|---:|---:|---:|",
-                  f"| {a['shape']} | {a['dtype']} | {a['vanilla_ms']:.1f} | {a['abc_grpo_ms']:.1f} | "
-                  f"{a['ratio']:.3f} |"]
+                  (f"| {a['shape']} | {a['dtype']} | {a['vanilla_ms']:.1f} | {a['abc_grpo_ms']:.1f} | "
+                   f"{a['ratio']:.3f} |")]
     return "\n".join(lines) + "\n"
 
 
@@ -313,8 +336,15 @@ def main():
     parser.add_argument("--actor-step", action=argparse.BooleanOptionalAction, default=True,
                         help="also time a whole tiny-Qwen3 actor micro-step (default: on)")
     parser.add_argument("--out", default="bench/results", help="output folder (default: bench/results)")
+    parser.add_argument("--cpu-allocator", choices=("reuse", "default"), default="reuse",
+                        help="CPU timing: 'reuse' keeps freed memory in the process (as CUDA's caching allocator "
+                             "does), 'default' is plain glibc, where every large allocation page-faults "
+                             "(default: reuse)")
     parser.add_argument("--memory-probe", metavar="SHAPE", help=argparse.SUPPRESS)  # internal: the CPU memory child
     args = parser.parse_args()
+    timing_env = {**os.environ, **REUSE_FREED_MEMORY}
+    if args.device == "cpu" and args.cpu_allocator == "reuse" and not args.memory_probe and os.environ != timing_env:
+        os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], timing_env)  # glibc reads them at start
     dtypes = args.dtypes.split(",")
     unknown = sorted(set(dtypes) - set(DTYPES))
     if unknown:
@@ -343,6 +373,7 @@ def main():
     machine = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     result = {"machine": f"{machine}, {os.cpu_count()} cores", "torch": torch.__version__, "verl": verl.__version__,
               "device": args.device, "threads": torch.get_num_threads(), "repeats": args.repeats,
+              "cpu_allocator": args.cpu_allocator if args.device == "cpu" else None,
               "loss_agg_mode": args.loss_agg_mode, "losses": rows,
               "actor_step": bench_actor_step(args.device, args.repeats, dtypes[0]) if args.actor_step else None}
     out = Path(args.out)
