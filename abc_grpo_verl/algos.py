@@ -69,9 +69,11 @@ def _step_function(args: tuple) -> Any:
         # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
         compiled = torch.compile(abc_policy_loss, dynamic=True)
         # Inductor compiles the backward lazily, at the first backward() inside verl, where a failure could no longer
-        # fall back to eager: run one forward + backward on two rows of this very batch (same device, dtype, bounds).
-        warm_up = [a[:2] if isinstance(a, torch.Tensor) else a for a in args]
-        warm_up[0] = warm_up[0].detach().requires_grad_(True)
+        # fall back to eager: run one forward + backward on this very batch first (same device, dtype, bounds, sizes,
+        # so the real call reuses the graph). log_prob becomes a leaf of its own, so the warm-up backward stays out
+        # of the model's graph; a clone, as dynamo would guard a detached view through its base.
+        warm_up = list(args)
+        warm_up[0] = args[0].detach().clone().requires_grad_(True)
         compiled(*warm_up)[0].backward()
         _compiled_step = compiled
     return _compiled_step

@@ -181,6 +181,9 @@ def bench_losses(shape, dtype_name, device, repeats, loss_agg_mode):
     bs, length = shape
     inputs = make_inputs(bs, length, DTYPES[dtype_name], device)
     runs = [(label, get_policy_loss_fn(mode), mode, extra, compiled) for label, mode, extra, compiled in LOSSES]
+    # A fresh torch.compile cache per (shape, dtype): dynamo keeps 8 graphs per function, and a process that runs
+    # every dtype, width set and shape regime (verl's never does) would otherwise silently fall back to eager.
+    torch._dynamo.reset()
     references = reference_passes(inputs)
     times = {label: [] for label in [*(label for label, *_ in runs), *references]}
     for _ in range(2):  # warm-up: allocator pools, lazy init, torch.compile
