@@ -120,6 +120,8 @@ def compute_policy_loss_abc_grpo(
             rollout_is_weights, loss_agg_mode, Normalisers(**config.global_batch_info))
     try:
         pg_loss, stats = _step_function(args)(*args)
+    except ValueError:  # bad input (an unknown loss_agg_mode, a missing normaliser): the same error on either path
+        raise
     except Exception as error:  # a compiler or toolchain problem must never stop training: fall back to eager
         if not _compile_requested():
             raise

@@ -95,7 +95,7 @@ def _exact_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     A float dot product of such values is exact while every partial sum is an integer below 2 / eps (2**24 in
     fp32), so longer inputs are summed in chunks of that many elements and the chunk results added in float64.
     """
-    a, b = a.view(-1), b.view(-1)
+    a, b = a.reshape(-1), b.reshape(-1)  # a view for the step's own buffers; a copy only for a transposed layout
     chunk = int(2 / torch.finfo(a.dtype).eps)
     if a.numel() <= chunk:
         return torch.dot(a, b)
@@ -125,6 +125,8 @@ def _aggregate(
     Every mode is linear in the per-token loss: d loss / d terms[i, t] = -coefficient * row_weight[i], with one
     global coefficient (dp_size over the normaliser) and, for seq-mean-token-mean only, a per-sequence weight
     1 / (its token count + 1e-8). The loss is computed in verl's order of operations, so it rounds as verl's does.
+    One deliberate difference: without global normalisers (dp_size 1) an all-masked micro-batch gives 0, not verl's
+    0 / 0 = nan.
 
     Args:
         terms: `(torch.Tensor)` shape (bs, response_length), clip(r) * A * mask [* weights]: minus the token loss,
@@ -199,13 +201,15 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
     Built to be fast on every device, CPU included, where each fresh token-sized tensor costs page faults and
     boolean ops and torch.where are slow: only float arithmetic in the compute dtype (the mask is multiplied in, the
     band test is the sign of r - clip(r), counts are exact dot products of -1/0/+1 tensors), and four token-sized
-    buffers, each reused in place through the step (their names change with their contents). Computed in at least
-    fp32: in bf16 the band edges themselves round (1.2 -> 1.203125), which would move tokens across the band.
-    Log-probs at masked positions must be finite (verl pads them with 0): a nan there would reach the loss.
+    buffers, each reused in place through the step (their names change with their contents; asymmetric bands and
+    bands past the log-ratio limit need one more). Computed in at least fp32: in bf16 the band edges themselves
+    round (1.2 -> 1.203125), which would move tokens across the band.
+    Every input must be finite at masked positions too (verl's are: it pads with 0), since the mask is multiplied
+    in: a nan or inf there would reach the loss, where verl's agg_loss selects it away.
     """
     dtype = torch.promote_types(log_prob.dtype, torch.float32)
-    # buffer 1: the log-ratio, then the ratio, then the gradient. In place after a first copy: a bf16 old_log_prob is
-    # widened element by element, so the difference is exact in fp32.
+    # buffer 1: the log-ratio, then the ratio, then the gradient. In place after a first copy; a bf16 old_log_prob is
+    # widened element by element, so the difference is taken in fp32 (never rounded to bf16 first).
     log_ratio = torch.sub(log_prob, old_log_prob) if log_prob.dtype == old_log_prob.dtype == dtype \
         else log_prob.to(dtype, copy=True).sub_(old_log_prob)
     beyond_limit = None
@@ -220,7 +224,7 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
     as_bytes = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
     mask = as_bytes.to(dtype, copy=True)
     row_tokens = mask.sum(-1, keepdim=True)
-    log_ratio.mul_(mask)  # masked tokens: log-ratio 0, ratio 1, inside every band, so they never count as clipped
+    log_ratio.mul_(mask)  # masked tokens: log-ratio 0, so they add nothing to ppo_kl or to a sequence's mean
     neg_log_ratio_sum = -log_ratio.sum()
     if sequence_level:
         # GSPO-style length-normalised sequence ratio s_i = exp(mean_t log(pi/pi_old)), shared by every token of
@@ -231,7 +235,7 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
         ratio = log_ratio.copy_(seq_ratio.expand_as(log_ratio))  # full size, so the rest is the same in both modes
     else:
         ratio = log_ratio.exp_()
-    masked_advantages = mask.mul_(advantages)
+    masked_advantages = mask.mul_(advantages)  # 0 on masked tokens: no loss, no gradient, sign 0 in the counts
 
     # buffer 3: clip(r), then the loss terms, then scratch for the counts. buffer 4: the band side, then the frozen mask.
     pos_upper, neg_upper = (min(1.0 + high, UNREACHABLE_RATIO) for high in (bounds.pos_high, bounds.neg_high))
@@ -295,6 +299,7 @@ class _ABCPolicyLoss(torch.autograd.Function):
         return pg_loss, stats
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the gradient is precomputed: no graph for a second derivative
     def backward(ctx, grad_loss, grad_stats):
         grad_sum, coefficient, row_weight = ctx.saved_tensors
         factor = grad_loss * -(coefficient if coefficient is not None else ctx.coefficient)
@@ -322,7 +327,8 @@ def abc_policy_loss(
         log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_theta of the sampled tokens.
         old_log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_old of the same tokens.
         advantages: `(torch.Tensor)` shape (bs, response_length), A-hat (broadcast per sequence for GRPO).
-        response_mask: `(torch.Tensor)` shape (bs, response_length), bool or 0/1: valid response tokens.
+        response_mask: `(torch.Tensor)` shape (bs, response_length), bool or 0/1: valid response tokens. Every
+            input must be finite at masked positions too (verl pads them with 0).
         bounds: `(ClipBounds)` eps1..eps4.
         ratio_level: `(str)` "token" (the paper) or "sequence" (GSPO-style length-normalised ratio; every
             token of a sequence shares one ratio, so a whole sequence is inside or outside its band).

@@ -1,5 +1,7 @@
 """ABC_GRPO_COMPILE=1: the torch.compile fused step equals the eager one, and falls back to eager cleanly."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -71,7 +73,7 @@ def test_backward_compile_failure_is_caught_before_verl_calls_backward(monkeypat
     monkeypatch.setenv(COMPILE_ENV, "1")
     batch = random_batch(seed=6)
     with pytest.warns(UserWarning, match="backward codegen failed"):
-        loss, grad, _ = run(batch, "token-mean", torch.float32)  # run() calls backward(): it must not raise
+        _, grad, _ = run(batch, "token-mean", torch.float32)  # run() calls backward(): it must not raise
     assert algos._compiled_step is False
     assert torch.isfinite(grad).all()
 
@@ -81,3 +83,17 @@ def test_invalid_setting_names_the_variable(monkeypatch):
     batch = random_batch()
     with pytest.raises(ValueError, match="ABC_GRPO_COMPILE='yes' is invalid: must be 0 .* or 1"):
         run(batch, "token-mean", torch.float32)
+
+
+def test_bad_input_raises_as_in_eager_and_keeps_the_compiled_path(monkeypatch, fresh_compile_cache):
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    batch = random_batch(seed=7)
+    config = make_actor_config()
+    config.global_batch_info.update({"dp_size": 2})  # but no global token count
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="dp_size > 1 needs global_batch_info\\['batch_num_tokens'\\]"):
+            compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"].requires_grad_(True),
+                                         batch["advantages"], batch["response_mask"], "token-mean", config)
+    assert not [w for w in caught if "torch.compile failed" in str(w.message)]  # not mistaken for a compiler fault
+    assert algos._compiled_step is not False

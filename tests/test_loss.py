@@ -223,3 +223,26 @@ def test_counts_stay_exact_past_what_fp32_can_count():
     assert metrics["actor/abc_clipfrac_q4"] == 3 / length  # exact counts give exactly this quotient
     assert metrics["actor/abc_clipfrac_q1"] == (length - 3) / length
     assert metrics["actor/pg_clipfrac"] == 1.0
+
+
+def test_transposed_inputs_give_the_contiguous_result():
+    """Buffers follow their input's memory layout; the exact counts must not assume a contiguous one."""
+    batch = random_batch(seed=14, spread=1.0)
+    widths = (0.28, 0.1, 0.35, 0.3)
+    expected = run_loss(batch, widths, "seq-mean-token-mean", use_weights=True)
+    transposed = {key: value.t().contiguous().t() for key, value in batch.items()}
+    assert not transposed["log_prob"].is_contiguous()
+    loss, grad, metrics = run_loss(transposed, widths, "seq-mean-token-mean", use_weights=True)
+    assert torch.equal(loss, expected[0]) and torch.equal(grad, expected[1]) and metrics == expected[2]
+
+
+def test_second_derivative_is_an_error_not_a_silent_zero():
+    """The gradient is precomputed in forward, so it has no graph of its own: differentiating it again must fail."""
+    batch = random_batch(seed=15)
+    config = make_actor_config()
+    log_prob = batch["log_prob"].clone().requires_grad_(True)
+    loss, _ = compute_policy_loss_abc_grpo(batch["old_log_prob"], log_prob, batch["advantages"],
+                                           batch["response_mask"], "token-mean", config)
+    (grad,) = torch.autograd.grad(loss, log_prob, create_graph=True)
+    with pytest.raises(RuntimeError, match="does not require grad|differentiate twice"):
+        grad.sum().backward()
