@@ -25,5 +25,7 @@ demo: setup
 test: setup
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
+# the configuration of docs/performance.md (about 6 minutes on 2 CPU cores); add BENCH_ARGS="--device cuda" on a GPU
+BENCH_SHAPES ?= 64x1024,256x4096,128x16384,1024x8192
 bench: setup
-	$(PYTHON) bench/bench_loss.py
+	$(PYTHON) bench/bench_loss.py --shapes $(BENCH_SHAPES) --repeats 7 $(BENCH_ARGS)
