@@ -113,8 +113,8 @@ def compute_policy_loss_abc_grpo(
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
-    # A bool mask goes in as its free uint8 view: a compiled step then reads bytes, where converting bool inside the
-    # kernel costs as much as the rest of the step on CPU.
+    # A bool mask goes in as its free uint8 view, outside any compiled region: converting bool to float costs as much
+    # as the rest of the step on CPU, eager or compiled, and a bool -> uint8 view traced inside a kernel is slow too.
     mask = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
     args = (log_prob, old_log_prob, advantages, mask, resolve_bounds(config), resolve_ratio_level(config),
             rollout_is_weights, loss_agg_mode, Normalisers(**config.global_batch_info))

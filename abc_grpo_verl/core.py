@@ -166,17 +166,18 @@ def _aggregate(
             raise ValueError(f"loss_agg_mode={mode!r} with dp_size > 1 needs global_batch_info['global_batch_size']")
         global_batch_size = (row_tokens > 0).sum().clamp(min=1)
     global_batch_size = given(global_batch_size)
+    coefficient = dp_size / global_batch_size
     row_sums = terms.sum(-1, keepdim=True)
     if mode == "seq-mean-token-mean":
         # verl adds 1e-8 to an integer count, which gives a float32 count; the same rounding here
         row_divisor = (row_tokens.to(torch.float32) + 1e-8).to(terms.dtype)
         loss = row_sums.div_(row_divisor).sum() / global_batch_size * dp_size
-        return -loss, dp_size / global_batch_size, 1.0 / row_divisor
+        return -loss, coefficient, 1.0 / row_divisor
     loss = row_sums.sum() / global_batch_size * dp_size
     if mode == "seq-mean-token-sum":
-        return -loss, dp_size / global_batch_size, None
+        return -loss, coefficient, None
     horizon = loss_scale_factor if loss_scale_factor is not None else terms.shape[-1]  # seq-mean-token-sum-norm
-    return -(loss / horizon), dp_size / global_batch_size / horizon, None
+    return -(loss / horizon), coefficient / horizon, None
 
 
 def _limit_can_bind(bounds: ClipBounds) -> bool:
@@ -219,10 +220,8 @@ def _forward_terms(log_prob, old_log_prob, advantages, response_mask, rollout_is
         log_ratio = clamped
     else:
         log_ratio.clamp_(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-    # buffer 2: the mask, then A * mask. bool -> float through a uint8 view: the same values, many times faster on CPU
-    # (pass the view in from outside a compiled region: inside, a bool -> uint8 view is itself slow).
-    as_bytes = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
-    mask = as_bytes.to(dtype, copy=True)
+    # buffer 2: the mask, then A * mask
+    mask = response_mask.to(dtype, copy=True)
     row_tokens = mask.sum(-1, keepdim=True)
     log_ratio.mul_(mask)  # masked tokens: log-ratio 0, so they add nothing to ppo_kl or to a sequence's mean
     neg_log_ratio_sum = -log_ratio.sum()
@@ -327,8 +326,10 @@ def abc_policy_loss(
         log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_theta of the sampled tokens.
         old_log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_old of the same tokens.
         advantages: `(torch.Tensor)` shape (bs, response_length), A-hat (broadcast per sequence for GRPO).
-        response_mask: `(torch.Tensor)` shape (bs, response_length), bool or 0/1: valid response tokens. Every
-            input must be finite at masked positions too (verl pads them with 0).
+        response_mask: `(torch.Tensor)` shape (bs, response_length), bool or 0/1: valid response tokens. A bool
+            mask is fastest as its free ``mask.view(torch.uint8)`` (on CPU a bool -> float cast is several times
+            slower, inside a compiled kernel too), which is how the verl glue passes it. Every input must be finite
+            at masked positions too (verl pads them with 0).
         bounds: `(ClipBounds)` eps1..eps4.
         ratio_level: `(str)` "token" (the paper) or "sequence" (GSPO-style length-normalised ratio; every
             token of a sequence shares one ratio, so a whole sequence is inside or outside its band).
