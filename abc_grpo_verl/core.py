@@ -23,6 +23,8 @@ A token outside its band keeps a constant loss value and gets exactly zero gradi
 Aggregation over tokens is verl's ``agg_loss``, applied by the verl glue (``algos.py``).
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import torch
@@ -31,36 +33,6 @@ import torch
 LOG_RATIO_LIMIT = 20.0
 RATIO_LEVELS = ("token", "sequence")
 QUADRANTS = ("q1", "q2", "q3", "q4")
-
-
-class ClipBounds(NamedTuple):
-    """The four clip widths of ABC-GRPO; a token's band is [1 - low, 1 + high].
-
-    Attributes:
-        pos_high: eps1, upper width when A > 0 (tokens above it are Q1), in (0, inf].
-        pos_low: eps2, lower width when A > 0 (tokens below it are Q2), in (0, 1].
-        neg_high: eps3, upper width when A <= 0 (tokens above it are Q4), in (0, inf].
-        neg_low: eps4, lower width when A <= 0 (tokens below it are Q3), in (0, 1].
-    """
-
-    pos_high: float
-    pos_low: float
-    neg_high: float
-    neg_low: float
-
-
-class ABCTerms(NamedTuple):
-    """What `abc_token_loss` returns, all of shape (bs, response_length), 0 / False on masked tokens.
-
-    Attributes:
-        loss_mat: -A * clip(r, lo(A), hi(A)), the per-token loss, in at least fp32.
-        log_ratio: log(pi / pi_old) clamped to +-LOG_RATIO_LIMIT (for ppo_kl), in at least fp32.
-        quadrants: (4, bs, response_length) bool, the tokens in Q1, Q2, Q3, Q4 (A = 0 is in none).
-    """
-
-    loss_mat: torch.Tensor
-    log_ratio: torch.Tensor
-    quadrants: torch.Tensor
 
 
 def abc_token_loss(
@@ -74,13 +46,11 @@ def abc_token_loss(
     """The per-token ABC-GRPO loss (paper Eq. 5-8) and the quadrant of every token.
 
     Args:
-        log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_theta of the sampled tokens.
-        old_log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_old of the same tokens.
+        log_prob, old_log_prob: `(torch.Tensor)` shape (bs, response_length), log pi_theta and log pi_old.
         advantages: `(torch.Tensor)` shape (bs, response_length), A-hat (one value per sequence for GRPO).
         response_mask: `(torch.Tensor)` shape (bs, response_length), bool (or 0/1): the valid response tokens.
         bounds: `(ClipBounds)` eps1..eps4.
-        ratio_level: `(str)` "token" (the paper: one ratio per token) or "sequence" (GSPO's length-normalised
-            sequence ratio s_i = exp(mean_t log r_it): a whole sequence is inside or outside its band).
+        ratio_level: `(str)` "token" (the paper) or "sequence" (GSPO's s_i = exp(mean_t log r_it)).
 
     Returns:
         `(ABCTerms)` the per-token loss, the clamped log-ratio and the four quadrant masks.
@@ -121,6 +91,36 @@ def abc_token_loss(
         negative & above,  # Q4: A < 0, r > 1 + eps3 (unbounded in PPO; verl's dual clip bounds it at c)
     ])
     return ABCTerms(loss_mat=loss_mat, log_ratio=log_ratio, quadrants=quadrants)
+
+
+class ClipBounds(NamedTuple):
+    """The four clip widths of ABC-GRPO; a token's band is [1 - low, 1 + high].
+
+    Attributes:
+        pos_high: eps1, upper width when A > 0 (tokens above it are Q1), in (0, inf].
+        pos_low: eps2, lower width when A > 0 (tokens below it are Q2), in (0, 1].
+        neg_high: eps3, upper width when A <= 0 (tokens above it are Q4), in (0, inf].
+        neg_low: eps4, lower width when A <= 0 (tokens below it are Q3), in (0, 1].
+    """
+
+    pos_high: float
+    pos_low: float
+    neg_high: float
+    neg_low: float
+
+
+class ABCTerms(NamedTuple):
+    """What `abc_token_loss` returns, all of shape (bs, response_length), 0 / False on masked tokens.
+
+    Attributes:
+        loss_mat: -A * clip(r, lo(A), hi(A)), the per-token loss, in at least fp32.
+        log_ratio: log(pi / pi_old) clamped to +-LOG_RATIO_LIMIT (for ppo_kl), in at least fp32.
+        quadrants: (4, bs, response_length) bool, the tokens in Q1, Q2, Q3, Q4 (A = 0 is in none).
+    """
+
+    loss_mat: torch.Tensor
+    log_ratio: torch.Tensor
+    quadrants: torch.Tensor
 
 
 def group_relative_advantage(
