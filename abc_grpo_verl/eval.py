@@ -60,10 +60,7 @@ from abc_grpo_verl.evaluation.data import (
 from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
 from abc_grpo_verl.evaluation.report import AVERAGE, write_json, write_markdown, write_plot
 from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, write_atomic
-from abc_grpo_verl.evaluation.sweep import Checkpoint, find_checkpoints, parse_runs, sweep_rows
-from abc_grpo_verl.evaluation.sweep import write_jsonl as write_sweep_jsonl
-from abc_grpo_verl.evaluation.sweep import write_markdown as write_sweep_markdown
-from abc_grpo_verl.evaluation.sweep import write_plot as write_sweep_plot
+from abc_grpo_verl.evaluation import sweep
 from abc_grpo_verl.evaluation.uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, analyse, problem_values
 
 # The paper's sampling (authors' eval_math: temperature 0.6, top_p 0.95, top_k 20, min_p 0, seed 42).
@@ -200,7 +197,8 @@ class _ModelRun:
         self.backend = make_backend(self.backend_name, path, self.tokenizer, self.args.device, self.args.dtype,
                                     self.args.seed)
 
-    def sample(self, benchmark: str, problems: list[Problem], store: SampleStore, n: int, spec: SamplingSpec) -> None:
+    def sample(self, benchmark: str, problems: tuple[Problem, ...], store: SampleStore, n: int,
+               spec: SamplingSpec) -> None:
         todo = [(p, j) for p in problems for j in range(n) if (p.id, j) not in store]
         if not todo:
             return
@@ -282,6 +280,13 @@ def _evaluate(spec: ModelSpec, args: argparse.Namespace, benchmarks: dict[str, B
     return entry, values
 
 
+def _uncertainty_record(args: argparse.Namespace) -> dict:
+    """How the intervals were made, as results.json and sweep.md record it."""
+    return {"method": "percentile bootstrap over problems", "unit": "problem, its k samples resampled together",
+            "average": "benchmarks resampled independently (stratified)", "level": args.ci_level,
+            "resamples": args.ci_resamples, "seed": args.ci_seed}
+
+
 def _analyse(args: argparse.Namespace, values: dict[str, dict[str, object]]) -> dict:
     """Intervals and paired comparisons from ``{model: {benchmark: problem values}}``."""
     by_benchmark = {name: {label: per[name] for label, per in values.items()} for name in next(iter(values.values()))}
@@ -295,11 +300,7 @@ def _compare(args: argparse.Namespace, specs: list[ModelSpec], benchmarks: dict[
     results = {"protocol": protocol, "backend": backend_name,
                "benchmarks": {name: {"n_problems": len(b.problems), "file": str(b.path), "packaged": b.packaged,
                                      "sha256": b.sha256} for name, b in benchmarks.items()},
-               "uncertainty": {"method": "percentile bootstrap over problems",
-                               "unit": "problem, its k samples resampled together",
-                               "average": "benchmarks resampled independently (stratified)",
-                               "level": args.ci_level, "resamples": args.ci_resamples, "seed": args.ci_seed},
-               "models": {}}
+               "uncertainty": _uncertainty_record(args), "models": {}}
     values = {}
     for spec in specs:
         results["models"][spec.label], values[spec.label] = _evaluate(spec, args, benchmarks, backend_name)
@@ -318,20 +319,20 @@ def _compare(args: argparse.Namespace, specs: list[ModelSpec], benchmarks: dict[
     return results
 
 
-def _sweep(args: argparse.Namespace, checkpoints: list[Checkpoint], benchmarks: dict[str, Benchmark],
-           backend_name: str, protocol: dict) -> list[dict]:
+def _run_sweep(args: argparse.Namespace, checkpoints: list[sweep.Checkpoint], benchmarks: dict[str, Benchmark],
+               backend_name: str, protocol: dict) -> list[dict]:
     """--run: checkpoint after checkpoint, sweep.jsonl rewritten after each; then sweep.md and sweep.png."""
     rows = []
     for checkpoint in checkpoints:
         entry, values = _evaluate(checkpoint.spec, args, benchmarks, backend_name)
         intervals = _analyse(args, {checkpoint.spec.label: values})["intervals"]
-        rows += sweep_rows(checkpoint, entry["metrics"],
-                           {name: per[checkpoint.spec.label] for name, per in intervals.items()}, args.ci_level)
-        write_sweep_jsonl(args.output_dir / "sweep.jsonl", rows)
+        rows += sweep.sweep_rows(checkpoint, entry["metrics"],
+                                 {name: per[checkpoint.spec.label] for name, per in intervals.items()}, args.ci_level)
+        sweep.write_jsonl(args.output_dir / "sweep.jsonl", rows)
         if not args.keep_merged:
             discard_merged(checkpoint.spec, args.output_dir / "merged")  # its samples are complete
-    write_sweep_markdown(args.output_dir / "sweep.md", rows, protocol)
-    write_sweep_plot(args.output_dir / "sweep.png", rows)
+    sweep.write_markdown(args.output_dir / "sweep.md", rows, protocol, _uncertainty_record(args))
+    sweep.write_plot(args.output_dir / "sweep.png", rows)
     print((args.output_dir / "sweep.md").read_text())
     print(f"[eval] wrote sweep.jsonl, sweep.md and sweep.png to {args.output_dir}")
     return rows
@@ -344,8 +345,8 @@ def run(args: argparse.Namespace) -> dict | list[dict]:
         raise UsageError(f"{'--every' if args.every is not None else '--keep-merged'} only applies to --run")
     benchmarks = {name: load_benchmark(name, args.data_dir) for name in parse_benchmark_names(args.benchmarks)}
     if args.run:
-        checkpoints = [checkpoint for name, path in parse_runs(args.run).items()
-                       for checkpoint in find_checkpoints(name, path, args.every or 1)]
+        checkpoints = [checkpoint for name, path in sweep.parse_runs(args.run).items()
+                       for checkpoint in sweep.find_checkpoints(name, path, args.every or 1)]
         specs = [checkpoint.spec for checkpoint in checkpoints]
     else:
         specs = parse_model_specs(args.model)
@@ -370,7 +371,7 @@ def run(args: argparse.Namespace) -> dict | list[dict]:
         check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples},
                        missing_means={"enable_thinking": "auto"})
     if args.run:
-        return _sweep(args, checkpoints, benchmarks, backend_name, protocol)
+        return _run_sweep(args, checkpoints, benchmarks, backend_name, protocol)
     return _compare(args, specs, benchmarks, backend_name, protocol)
 
 

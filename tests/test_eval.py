@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import types
-from collections import defaultdict
+from collections import Counter, defaultdict
 from fractions import Fraction
 from math import comb
 from pathlib import Path
@@ -211,19 +211,30 @@ def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
+def majority_is_correct(records):
+    """cons@k of one problem, written out: the most frequent non-empty answer (the earliest of a tie) is correct."""
+    counts = Counter(r["pred"] for r in records if r["pred"])
+    if not counts:
+        return False
+    top = max(counts.values())
+    winner = next(r for r in records if r["pred"] and counts[r["pred"]] == top)
+    return winner["correct"]
+
+
 def recompute(samples, k):
-    """Avg@k and both Pass@k from results.json's per-sample records, written independently of metrics.py."""
+    """Avg@k, both Pass@k and cons@k from results.json's per-sample records, written independently of metrics.py."""
     rows = defaultdict(dict)
     for record in samples:
-        rows[record["id"]][record["sample"]] = record["correct"]
+        rows[record["id"]][record["sample"]] = record
     assert all(sorted(row) == list(range(k)) for row in rows.values())
-    table = [[row[j] for j in range(k)] for row in rows.values()]
+    table = [[row[j]["correct"] for j in range(k)] for row in rows.values()]
     n = len(table)
     ks = [j for j in (1, 2, 4, 8, 16, 32, 64) if j <= k]
     return {
         "avg@k": 100 * sum(sum(row) for row in table) / (n * k),
         "pass@k_first": {str(j): 100 * sum(any(row[:j]) for row in table) / n for j in ks},
         "pass@k_unbiased": {str(j): 100 * sum(exact_unbiased(k, sum(row), j) for row in table) / n for j in ks},
+        "cons@k": 100 * sum(majority_is_correct([row[j] for j in range(k)]) for row in rows.values()) / n,
     }
 
 
@@ -255,6 +266,10 @@ def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
             assert metrics["avg@k"] == pytest.approx(expected["avg@k"])
             assert metrics["pass@k_first"] == pytest.approx(expected["pass@k_first"])
             assert metrics["pass@k_unbiased"] == pytest.approx(expected["pass@k_unbiased"])
+            assert metrics["cons@k"] == pytest.approx(expected["cons@k"])
+            for stat in ("avg@k", "pass@k", "cons@k"):
+                low, high = metrics["ci"][stat]
+                assert 0 <= low <= high <= 100
             greedy = model["greedy"][bench]
             assert metrics["greedy_accuracy"] == pytest.approx(100 * sum(g["correct"] for g in greedy) / len(problems))
             # Graded by the training reward itself: regrade every stored completion.
@@ -273,6 +288,17 @@ def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
     avg = results["models"]["grpo"]["metrics"]["toy_add"]["avg@k"]
     assert f"| toy_add | grpo | {avg:.1f} |" in table
     assert "Gain abc vs grpo" in table and "| Avg@4 | P@1 | P@2 | P@4 | Greedy |" in table
+    # Intervals and paired comparisons: same samples for both labels, so every difference is exactly 0.
+    assert results["uncertainty"] == {"method": "percentile bootstrap over problems",
+                                      "unit": "problem, its k samples resampled together",
+                                      "average": "benchmarks resampled independently (stratified)",
+                                      "level": 0.95, "resamples": 10000, "seed": 0}
+    assert len(results["comparisons"]) == 3 * 3  # (toy_add, toy_mul, Average) x (Avg@k, Pass@k, cons@k)
+    assert {(c["base"], c["other"], c["difference"], tuple(c["ci"]), c["verdict"]) for c in results["comparisons"]} == {
+        ("grpo", "abc", 0.0, (0.0, 0.0), "no clear difference (95% CI includes 0)")}
+    assert "## How sure: 95% intervals" in table and "| toy_add | abc - grpo | Avg@4 | +0.0 | [+0.0, +0.0] |" in table
+    assert results["benchmarks"]["toy_add"] == {"n_problems": 3, "file": str(FIXTURES / "toy_add.jsonl"),
+                                                "packaged": False, "sha256": load_benchmark("toy_add", FIXTURES).sha256}
 
 
 def test_resume_continues_without_duplicates_and_gives_the_same_result(tiny_model_dir, tmp_path, monkeypatch):

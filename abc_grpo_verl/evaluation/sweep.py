@@ -109,13 +109,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def write_markdown(path: Path, rows: list[dict], protocol: dict) -> None:
+def write_markdown(path: Path, rows: list[dict], protocol: dict, uncertainty: dict) -> None:
     """One table per benchmark: run, step, Avg@k and Pass@k with their intervals, cons@k."""
-    k, level = rows[0]["k"], rows[0]["ci_level"]
+    k = rows[0]["k"]
     lines = ["# Checkpoint sweep", "",
              f"{k} samples per problem, temperature {protocol['temperature']}, top_p {protocol['top_p']}, top_k "
              f"{protocol['top_k']}, max_tokens {protocol['max_tokens']}, seed {protocol['seed']}. Scores in %, "
-             f"[{100 * level:g}% bootstrap CI over problems]. Pass@{k}: one of the first {k} samples correct.", ""]
+             f"[{100 * uncertainty['level']:g}% CI: {uncertainty['method']}, {uncertainty['resamples']} replicates, "
+             f"seed {uncertainty['seed']}]. Pass@{k}: one of the first {k} samples correct.", ""]
     for benchmark in dict.fromkeys(row["benchmark"] for row in rows):
         lines += [f"## {benchmark}", "", f"| Run | Step | Avg@{k} | Pass@{k} | cons@{k} |", "|---|---|---|---|---|"]
         for row in (r for r in rows if r["benchmark"] == benchmark):
