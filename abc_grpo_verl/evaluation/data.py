@@ -109,14 +109,10 @@ def parse_benchmark_names(spec: str) -> list[str]:
     return names
 
 
-def check_data_dir(data_dir: Path | None) -> None:
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise DataError(f"--data-dir {data_dir}: no such directory")
-
-
 def locate_benchmark(name: str, data_dir: Path | None = None) -> tuple[Path, bool]:
     """(file, packaged?) for benchmark `name`: ``<data-dir>/<name>.jsonl`` when it exists, else the packaged copy."""
-    check_data_dir(data_dir)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"--data-dir {data_dir}: no such directory")
     if data_dir is not None and (Path(data_dir) / f"{name}.jsonl").is_file():
         return Path(data_dir) / f"{name}.jsonl", False
     packaged = PACKAGED_DIR / f"{name}.jsonl"
@@ -129,9 +125,9 @@ def locate_benchmark(name: str, data_dir: Path | None = None) -> tuple[Path, boo
     )
 
 
-def json_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    """``(where, row)`` for each non-blank line of a JSONL file, `where` being ``"<path>, line <n>"``; a DataError
-    naming the file and line for a line that is not UTF-8, not JSON or not a JSON object."""
+def json_rows(path: Path) -> Iterator[tuple[int, str, dict]]:
+    """``(line number, where, row)`` for each non-blank line of a JSONL file, `where` being ``"<path>, line <n>"``;
+    a DataError naming the file and line for a line that is not UTF-8, not JSON or not a JSON object."""
     for line_no, data in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
         where = f"{path}, line {line_no}"
         try:
@@ -147,17 +143,17 @@ def json_rows(path: Path) -> Iterator[tuple[str, dict]]:
             raise DataError(f"{where}: not valid JSON ({e.msg})") from None
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        yield where, row
+        yield line_no, where, row
 
 
 def read_benchmark_file(path: Path) -> list[Problem]:
     """The problems of a benchmark file, in file order; a DataError naming the file, line and field on any bad row."""
     problems, seen = [], {}
-    for where, row in json_rows(path):
+    for line_no, where, row in json_rows(path):
         problem = check_record(row.get("id"), row.get("problem"), row.get("answer"), where)
         if problem.id in seen:
-            raise DataError(f"{where}: duplicate id {problem.id!r} (first on {seen[problem.id]})")
-        seen[problem.id] = where.rpartition(", ")[2]
+            raise DataError(f"{where}: duplicate id {problem.id!r} (first on line {seen[problem.id]})")
+        seen[problem.id] = line_no
         problems.append(problem)
     if not problems:
         raise DataError(f"{path}: holds no problems")

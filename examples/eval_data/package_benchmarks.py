@@ -86,7 +86,7 @@ def convert(name: str, source_dir: Path) -> tuple[bytes, dict]:
     path = source_dir / conversion.source
     raw = path.read_bytes()
     lines = []
-    for where, row in json_rows(path):
+    for _, where, row in json_rows(path):
         problem = check_record(row.get(conversion.id_field), row.get(conversion.problem_field), conversion.answer(row),
                                f"{where} (fields {conversion.id_field!r}, {conversion.problem_field!r}, 'answer')")
         record = {"id": problem.id, "problem": problem.problem, "answer": problem.answer}
