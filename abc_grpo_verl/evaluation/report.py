@@ -81,7 +81,7 @@ def _uncertainty(results: dict) -> list[str]:
         "",
         f"Percentile bootstrap over problems ({u['resamples']} replicates, seed {u['seed']}): each replicate redraws "
         f"the benchmark's problems with replacement, each with its {k} samples. Pass@{k}: one of the first {k} samples "
-        f"correct; cons@{k}: the majority answer of the {k} correct.",
+        f"is correct; cons@{k}: the most frequent answer among the {k} samples is correct.",
         "",
         "| Benchmark | Model | " + " | ".join(f"{names[s]} [{level} CI]" for s in STATISTICS) + " |",
         "|" + "---|" * (2 + len(STATISTICS)),
