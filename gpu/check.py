@@ -330,8 +330,9 @@ def actor_section(d: dict) -> list[str]:
                          " | ".join(_f(metrics.get(k), '.4g') for k in keys) + " |")
         lines += ["", f"Step time abc_grpo / vanilla: {d['step_time_ratio']:.3f}; peak memory ratio: "
                   f"{_f(d.get('peak_memory_ratio'), '.3f', 'not measured (CPU)')}; loss and grad norm finite: "
-                  f"{d['finite']}. Metrics: each loss's first update (same weights, same batch), mean over "
-                  "mini-batches."]
+                  f"{d['finite']}. Peak: memory allocated during an update above what was allocated before it, highest "
+                  "over the updates after the first (which also allocates the optimizer state). Metrics: each "
+                  "loss's first update (same weights, same batch), mean over mini-batches."]
     return lines
 
 
