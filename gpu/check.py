@@ -151,9 +151,15 @@ def parse_assignments(assignments: list[str], settings: dict) -> None:
             raise SystemExit(f"--set {text!r} is invalid: expected PART.KEY=VALUE with PART.KEY one of "
                              f"{sorted(f'{p}.{k}' for p in settings for k in settings[p])}")
         try:
-            settings[part][key] = json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
-            settings[part][key] = value  # a bare string, e.g. --set actor.path=fallback
+            parsed = value  # a bare string, e.g. --set actor.path=fallback
+        default = settings[part][key]
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if not isinstance(parsed, expected) or isinstance(parsed, bool) != isinstance(default, bool):
+            raise SystemExit(f"--set {text!r} is invalid: {part}.{key} takes a {type(default).__name__} "
+                             f"(default {json.dumps(default)}), got {json.dumps(parsed)}")
+        settings[part][key] = parsed
 
 
 def parse_budgets(assignments: list[str], budgets: dict) -> None:

@@ -217,6 +217,7 @@ def test_parts_without_time_left_are_skipped_with_the_reason(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--parts", "loss,bogus"], "--parts='loss,bogus' is invalid: ['bogus']"),
     (["--set", "actor.nope=1"], "--set 'actor.nope=1' is invalid: expected PART.KEY=VALUE"),
+    (["--set", "actor.layers=two"], "--set 'actor.layers=two' is invalid: actor.layers takes a int (default 2)"),
     (["--budget", "eval=-3"], "--budget 'eval=-3' is invalid"),
     (["--deadline-s", "0"], "--deadline-s=0.0 is invalid"),
 ])
