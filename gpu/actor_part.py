@@ -163,18 +163,18 @@ def _alternate_updates(s, device, update, result):
             peaks[mode].append(peak)
             first_metrics.setdefault(mode, metrics)
         result.data["updates_done"] = repeat + 1
+        _compare(result, timings, peaks, first_metrics)  # after every round: a part stopped at its budget keeps it
         result.save()
-    _compare(result, timings, peaks, first_metrics)
 
 
 def _compare(result, timings, peaks, first_metrics):
     data = result.data
-    medians = {mode: statistics.median(timings[mode]) for mode in MODES}
+    # each worker's first update also builds its AdamW state and compiles what verl compiles: not a step's cost
+    medians = {mode: statistics.median(timings[mode][1:] or timings[mode]) for mode in MODES}
     data["step_s"] = {mode: timings[mode] for mode in MODES}
     data["median_step_s"] = medians
     data["step_time_ratio"] = medians["abc_grpo"] / medians["vanilla"]
     if all(peak is not None for mode in MODES for peak in peaks[mode]):  # measured on CUDA only
-        # the first update of each worker also allocates its AdamW state: the steady state is what follows
         data["peak_gib"] = {mode: max(peaks[mode][1:] or peaks[mode]) for mode in MODES}
         data["peak_memory_ratio"] = data["peak_gib"]["abc_grpo"] / data["peak_gib"]["vanilla"]
     data["metrics"] = {mode: {k: first_metrics[mode][k] for k in KEY_METRICS if k in first_metrics[mode]}
@@ -317,6 +317,9 @@ def run_fallback(s, device, model_dir, result):
 def run(settings, result):
     device = settings["device"]
     s = dict(settings["actor"])
+    if s["path"] not in ("engine", "fallback"):
+        raise ValueError(f"actor.path={s['path']!r} is invalid: 'engine' (verl's engine, fallback if it fails) or "
+                         "'fallback' (only the FSDP2 + ppo_loss path)")
     if device == "cuda" and not torch.cuda.is_available():
         return result.skip("--device cuda, but torch.cuda.is_available() is False")
     _single_rank_env()
@@ -329,7 +332,7 @@ def run(settings, result):
     result.data["model_write_s"] = time.perf_counter() - start
     s["pad_id"] = 256  # the byte-level tokenizer's <|endoftext|>; random token ids are drawn below it
     result.data["old_log_prob_noise"] = s["old_log_prob_noise"]
-    if s.get("path", "engine") == "engine":
+    if s["path"] == "engine":
         try:
             result.data["path"] = "engine"
             return run_engine(s, device, model_dir, result)
@@ -338,8 +341,10 @@ def run(settings, result):
             result.data["engine_traceback"] = traceback.format_exc()[-4000:]
             result.data["engine_stopped_at"] = result.data.get("stage")
             print(result.data["engine_traceback"], flush=True)
-            for stale in ("step_s", "median_step_s", "metrics", "updates_done"):
+            for stale in ("updates_done", "step_s", "median_step_s", "step_time_ratio", "peak_gib",
+                          "peak_memory_ratio", "metrics", "all_metrics", "finite"):  # what _compare wrote
                 result.data.pop(stale, None)
+            result.status, result.reason = "running", None
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
     result.data["path"] = "fallback"

@@ -53,7 +53,7 @@ SETTINGS = {
         # tokens (~80k tokens), 2 mini-batches of 4 prompts, dynamic micro-batches of at most 16k tokens
         "actor": {"hidden": 2048, "intermediate": 6144, "layers": 4, "heads": 16, "kv_heads": 8, "head_dim": 128,
                   "vocab": 32768, "prompts": 8, "n": 4, "prompt_len": 512, "response_len": 3584,
-                  "mini_batch_prompts": 4, "max_token_len": 16384, "repeats": 3, "lr": 1e-6,
+                  "mini_batch_prompts": 4, "max_token_len": 16384, "repeats": 4, "lr": 1e-6,
                   "old_log_prob_noise": 0.1, "path": "engine"},
         # the CPU default is hidden 64, 2 layers, 3 seeds
         "demo": {"args": ["--hidden", "256", "--layers", "4", "--seeds", "0", "1", "2", "3", "4", "--steps", "60"]},
@@ -336,9 +336,10 @@ def actor_section(d: dict) -> list[str]:
                          " | ".join(_f(metrics.get(k), '.4g') for k in keys) + " |")
         lines += ["", f"Step time abc_grpo / vanilla: {d['step_time_ratio']:.3f}; peak memory ratio: "
                   f"{_f(d.get('peak_memory_ratio'), '.3f', 'not measured (CPU)')}; loss and grad norm finite: "
-                  f"{d['finite']}. Peak: memory allocated during an update above what was allocated before it, highest "
-                  "over the updates after the first (which also allocates the optimizer state). Metrics: each "
-                  "loss's first update (same weights, same batch), mean over mini-batches."]
+                  f"{d['finite']}. Step time: median over the updates after each worker's first (which also builds the "
+                  "optimizer state and compiles); peak: memory allocated during an update above what was allocated "
+                  "before it, highest over those updates. Metrics: each loss's first update (same weights, same "
+                  "batch), mean over mini-batches."]
     return lines
 
 
