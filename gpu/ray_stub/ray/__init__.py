@@ -20,9 +20,10 @@ NOT Ray, and never to be installed as `ray`: it is never packaged, never copied 
 verl 0.9.1 imports Ray when its modules are imported (`ray.remote` on a few classes, `ray.ObjectRef` and
 `ray.actor.ActorHandle` in annotations, Ray's placement-group and scheduling classes in `verl.single_controller.ray`),
 but the code paths the harness drives never start Ray: the registered losses, verl's FSDP engine in-process, the V1
-trainer's actor-update and old-log-prob steps, the demo and the evaluation. So this module provides exactly the names
-those imports touch (found by importing them with a recording stub), and makes every call that would need a real Ray
-fail at once with a message saying so:
+trainer's actor-update and old-log-prob steps, the demo and the evaluation. So this module provides the names those
+imports touch (found by importing them with a recording stub) and Ray's common entry points (`init`, `get`, `put`,
+...), and makes every call that would need a real Ray fail at once with a message saying so; any other name is an
+AttributeError, as for a module that lacks it:
 
 - `remote(cls_or_fn)` returns its argument unchanged (verl only decorates classes with it at import time);
 - `is_initialized()` returns False (verl's `set_numa_affinity` asks; the truthful answer: Ray is not running);
