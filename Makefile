@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: setup demo test test-verl-main bench
+.PHONY: setup demo test test-verl-main bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed
 
@@ -57,3 +57,21 @@ endif
 BENCH_SHAPES ?= 64x1024,256x4096,128x16384,1024x8192
 bench: setup
 	$(PYTHON) bench/bench_loss.py --shapes $(BENCH_SHAPES) --repeats 7 $(BENCH_ARGS)
+
+# GPU check (gpu/README.md): the loss, an actor update through verl's FSDP engine, the demo and the evaluation on
+# one GPU, with a report in docs/gpu/. On a CPU machine, first: `make gpu-wheels` (the ~7 MiB of wheels the GPU
+# image lacks, into the git-ignored .whl/). On the lent GPU, one device call, which needs no make:
+#   run(command="bash gpu/run.sh --commit <short sha>", carry=[".whl"], timeout_s=480)
+# (about 6-7 minutes: the parts' budgets add up to 400 s under a 420 s deadline). `make gpu-check` runs the same
+# script; `make gpu-check GPU_DEVICE=cpu` runs the harness at toy sizes on a CPU, as CI does.
+GPU_DEVICE ?= cuda
+gpu-wheels: setup
+	$(PYTHON) gpu/wheels.py download
+
+ifeq ($(GPU_DEVICE),cpu)
+gpu-check: setup
+	$(PYTHON) gpu/check.py --device cpu $(GPU_CHECK_ARGS)
+else
+gpu-check:
+	bash gpu/run.sh $(GPU_CHECK_ARGS)
+endif
