@@ -74,10 +74,11 @@ REFUSED = {
 }
 
 
-def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str, padding: float = 0.0) -> dict:
+def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str, padding: float | None = None) -> dict:
     """Log-probs whose ratios straddle every band edge, advantages of both signs and zero, a ragged mask.
 
-    `padding` fills every input (log-probs, advantages, weights) at the masked positions.
+    `padding` fills every input (log-probs, advantages, weights) at the masked positions; None leaves the random
+    values there.
     """
     gen = torch.Generator().manual_seed(seed)
     bs, length = 6, 12
@@ -93,7 +94,9 @@ def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str, padding: float = 
         mask[:] = False
     weights = torch.rand(bs, length, generator=gen, dtype=torch.float64) + 0.5
     inputs = {"old_log_prob": old, "log_prob": log_prob, "advantages": advantages, "weights": weights}
-    inputs = {name: value.masked_fill(~mask, padding).to(dtype) for name, value in inputs.items()}
+    if padding is not None:
+        inputs = {name: value.masked_fill(~mask, padding) for name, value in inputs.items()}
+    inputs = {name: value.to(dtype) for name, value in inputs.items()}
     inputs["response_mask"] = mask.float() if mask_kind == "float" else mask
     if mask_kind in REFUSED:
         name, change = REFUSED[mask_kind]
@@ -106,7 +109,7 @@ def make_cases() -> list[dict]:
 
     def add(**case):
         case = dict(dict(widths=WIDTHS[1], ratio_level="token", use_weights=True, global_info="none",
-                         dtype=torch.float32, mask_kind="bool", padding=0.0), **case)
+                         dtype=torch.float32, mask_kind="bool", padding=None), **case)
         cases.append(dict(case, seed=len(cases)))
 
     dtypes = (torch.float32, torch.float64, torch.bfloat16)
@@ -375,7 +378,8 @@ def main() -> int:
               f"{tally['grad_bitwise']}/{n}, metrics {tally['metrics_bitwise']}/{n}; largest gap of the others, in "
               f"units of the tolerance: {gaps}; input refused by the plugin only: {tally['refused']}/{len(REFUSED)}")
     if mismatches:
-        print(f"parity: FAILED, {len(mismatches)} mismatches over {len(cases)} cases; first ones:")
+        per_impl = ", ".join(f"{impl} {sum(m.startswith(impl + ' vs') for m in mismatches)}" for impl in IMPLS[1:])
+        print(f"parity: FAILED, cases that differ from upstream, of {len(cases)}: {per_impl}; first ones:")
         print("\n".join(mismatches[:10]))
         return 1
     print(f"parity: OK, {len(cases)} cases x {len(IMPLS)} implementations agree on the loss, the gradient (with the "
