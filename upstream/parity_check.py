@@ -13,19 +13,25 @@
 # limitations under the License.
 """Parity of the patched verl's `abc_grpo` with the plugin's: loss, gradient and metrics on random inputs.
 
-    python upstream/parity_check.py --patched-tree <verl-0.9.1 with upstream/patches applied>
+    python upstream/parity_check.py --patched-tree <a verl tree (0.9.1 sdist or main) with upstream/patches applied>
 
 The driver writes the inputs to disk, then runs the same cases in three fresh processes, each of which saves its
 numbers to disk:
 
     upstream          the patched tree's core_algos (PYTHONPATH=<tree>, VERL_USE_EXTERNAL_PLUGINS=none, so the
                       plugin is never imported), configured through verl's own PolicyLossConfig
-    plugin            the plugin on the installed, unpatched verl 0.9.1, configured through ABCPolicyLossConfig
+    plugin            the plugin on the installed, unpatched verl, configured through ABCPolicyLossConfig
     plugin-on-patched the plugin loaded by the verl.plugins entry point into the patched tree: it must replace
                       upstream's registration and read the widths from upstream's PolicyLossConfig fields
 
 Each process checks where `verl` and `abc_grpo_verl` came from before computing anything. The driver then
-requires the three to agree bit for bit: loss value, gradient w.r.t. log_prob, and every metric.
+requires the three to agree on the loss value, the gradient w.r.t. log_prob (and its zero pattern) and every
+metric the plugin returns, within the documented TOLERANCES, and counts how many agree bit for bit. The plugin
+runs eagerly (ABC_GRPO_COMPILE=0): the compiled path is the same code, checked against eager by the plugin's tests.
+
+A few cases are input the plugin refuses and upstream does not validate, like verl's other losses (shapes that
+broadcast, a mask that is not 0/1; see upstream/README.md): there the plugin must raise ValueError and upstream
+must return a loss.
 """
 
 import argparse
@@ -58,8 +64,22 @@ GLOBAL_INFO = {
 }
 
 
-def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str) -> dict:
-    """Log-probs whose ratios straddle every band edge, advantages of both signs and zero, a ragged mask."""
+# Input the plugin refuses with a ValueError and upstream takes as verl's vanilla would (no validation upstream).
+REFUSED = {
+    "advantages of shape (L,)": ("advantages", lambda x: x[3]),
+    "old_log_prob of shape (1, L)": ("old_log_prob", lambda x: x[:1]),
+    "a mask holding 2": ("response_mask", lambda m: m.float().masked_fill(m, 2.0)),
+    "a mask holding -1": ("response_mask", lambda m: m.float().masked_fill(m, -1.0)),
+    "a mask holding 0.5": ("response_mask", lambda m: m.float().masked_fill(m, 0.5)),
+}
+
+
+def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str, padding: float | None = None) -> dict:
+    """Log-probs whose ratios straddle every band edge, advantages of both signs and zero, a ragged mask.
+
+    `padding` fills every input (log-probs, advantages, weights) at the masked positions; None leaves the random
+    values there.
+    """
     gen = torch.Generator().manual_seed(seed)
     bs, length = 6, 12
     old = -torch.rand(bs, length, generator=gen, dtype=torch.float64) * 3
@@ -73,28 +93,47 @@ def make_inputs(seed: int, dtype: torch.dtype, mask_kind: str) -> dict:
     if mask_kind == "empty":
         mask[:] = False
     weights = torch.rand(bs, length, generator=gen, dtype=torch.float64) + 0.5
-    return {
-        "old_log_prob": old.to(dtype),
-        "log_prob": log_prob.to(dtype),
-        "advantages": advantages.to(dtype),
-        "response_mask": mask.float() if mask_kind == "float" else mask,
-        "weights": weights.to(dtype),
-    }
+    inputs = {"old_log_prob": old, "log_prob": log_prob, "advantages": advantages, "weights": weights}
+    if padding is not None:
+        inputs = {name: value.masked_fill(~mask, padding) for name, value in inputs.items()}
+    inputs = {name: value.to(dtype) for name, value in inputs.items()}
+    inputs["response_mask"] = mask.float() if mask_kind == "float" else mask
+    if mask_kind in REFUSED:
+        name, change = REFUSED[mask_kind]
+        inputs[name] = change(inputs[name])
+    return inputs
 
 
 def make_cases() -> list[dict]:
     cases = []
+
+    def add(**case):
+        case = dict(dict(widths=WIDTHS[1], ratio_level="token", use_weights=True, global_info="none",
+                         dtype=torch.float32, mask_kind="bool", padding=None), **case)
+        cases.append(dict(case, seed=len(cases)))
+
     dtypes = (torch.float32, torch.float64, torch.bfloat16)
     for widths, ratio_level, mode, use_weights, info, dtype in itertools.product(
         WIDTHS, ("token", "sequence"), AGG_MODES, (False, True), GLOBAL_INFO, dtypes
     ):
-        cases.append(dict(widths=widths, ratio_level=ratio_level, mode=mode, use_weights=use_weights,
-                          global_info=info, dtype=dtype, mask_kind="bool", seed=len(cases)))
-    for mode, mask_kind in itertools.product(AGG_MODES, ("float", "empty")):
-        cases.append(dict(widths=WIDTHS[1], ratio_level="token", mode=mode, use_weights=True, global_info="none",
-                          dtype=torch.float32, mask_kind=mask_kind, seed=len(cases)))
+        add(widths=widths, ratio_level=ratio_level, mode=mode, use_weights=use_weights, global_info=info, dtype=dtype)
+    # nan/inf padding in every input (selected away, never reaching loss, gradient or ppo_kl)
+    for widths, ratio_level, mode, padding in itertools.product(
+        WIDTHS, ("token", "sequence"), AGG_MODES, (math.nan, math.inf, -math.inf)
+    ):
+        add(widths=widths, ratio_level=ratio_level, mode=mode, padding=padding)
+    # fp16 inputs (computed in fp32), with nan padding too
+    for widths, ratio_level, mode in itertools.product(WIDTHS, ("token", "sequence"), AGG_MODES):
+        add(widths=widths, ratio_level=ratio_level, mode=mode, dtype=torch.float16, padding=math.nan)
+    # a fully masked micro-batch: whatever agg_loss gives (nan for 0/0 without global batch info, as vanilla)
+    for ratio_level, mode, info in itertools.product(("token", "sequence"), AGG_MODES, GLOBAL_INFO):
+        add(ratio_level=ratio_level, mode=mode, global_info=info, mask_kind="empty", padding=math.nan)
+    for mode in AGG_MODES:
+        add(mode=mode, mask_kind="float")
+    for kind in REFUSED:
+        add(mode="token-mean", mask_kind=kind)
     for case in cases:
-        case["inputs"] = make_inputs(case["seed"], case["dtype"], case["mask_kind"])
+        case["inputs"] = make_inputs(case["seed"], case["dtype"], case["mask_kind"], case["padding"])
     return cases
 
 
@@ -105,7 +144,7 @@ def check_origin(impl: str, tree: Path) -> dict:
 
     verl_file = Path(verl.__file__).resolve()
     in_tree = tree in verl_file.parents
-    origin = {"verl": str(verl_file), "plugin_imported": "abc_grpo_verl" in sys.modules}
+    origin = {"verl": str(verl_file), "version": verl.__version__, "plugin_imported": "abc_grpo_verl" in sys.modules}
     if impl == "upstream":
         assert in_tree, f"upstream run imported verl from {verl_file}, not from the patched tree {tree}"
         assert not origin["plugin_imported"], "upstream run imported abc_grpo_verl: the plugin would shadow upstream"
@@ -152,11 +191,17 @@ def run_worker(impl: str, tree: Path, inputs_path: Path, out_path: Path) -> None
         config.global_batch_info.update(GLOBAL_INFO[case["global_info"]])
         data = case["inputs"]
         log_prob = data["log_prob"].clone().requires_grad_(True)
-        loss, metrics = loss_fn(
-            old_log_prob=data["old_log_prob"], log_prob=log_prob, advantages=data["advantages"],
-            response_mask=data["response_mask"], loss_agg_mode=case["mode"], config=config,
-            rollout_is_weights=data["weights"] if case["use_weights"] else None,
-        )
+        try:
+            loss, metrics = loss_fn(
+                old_log_prob=data["old_log_prob"], log_prob=log_prob, advantages=data["advantages"],
+                response_mask=data["response_mask"], loss_agg_mode=case["mode"], config=config,
+                rollout_is_weights=data["weights"] if case["use_weights"] else None,
+            )
+        except ValueError as error:
+            if case["mask_kind"] not in REFUSED:
+                raise
+            results.append({"refused": str(error)})
+            continue
         loss.backward()
         results.append({"loss": loss.detach(), "grad": log_prob.grad, "metrics": metrics})
     torch.save({"origin": origin, "results": results}, out_path)
@@ -164,21 +209,31 @@ def run_worker(impl: str, tree: Path, inputs_path: Path, out_path: Path) -> None
 
 def describe(case: dict) -> str:
     return (f"widths={case['widths']} ratio_level={case['ratio_level']} mode={case['mode']} "
-            f"weights={case['use_weights']} info={case['global_info']} dtype={case['dtype']} mask={case['mask_kind']}")
+            f"weights={case['use_weights']} info={case['global_info']} dtype={case['dtype']} mask={case['mask_kind']} "
+            f"padding={case['padding']}")
 
 
-# |a - b| <= atol + rtol * |b|, by quantity and result dtype. The implementations may round differently in the last
-# bits: a product of (weight, coefficient, -A, ratio) taken in another order (a hand-written backward), or a sequence
-# log-ratio carried through log_prob and back, which costs an ulp of |log_prob|. The loss is a sum of terms of both
-# signs, so such ulps of the terms can be a larger share of the sum: it gets an absolute floor far below what one
-# misclipped token changes (~1e-3 here). A bf16 gradient is rounded from fp32 last, so one fp32 ulp can flip one bf16
-# rounding step. A real divergence (a token clipped by one and not the other) also changes the zero-gradient pattern,
-# which must match exactly.
+# |a - b| <= atol + rtol * |b|, by quantity and result dtype. The implementations run the same torch operations in
+# the same order, so they agree bit for bit today; the tolerances leave room for a future reordering of the same
+# factors (a product of weight, coefficient, -A and ratio taken in another order), which costs a few ulp. The loss is
+# a sum of terms of both signs, so such ulps of the terms can be a larger share of the sum: it gets an absolute floor
+# far below what one misclipped token changes (~1e-3 here). A bf16/fp16 gradient is rounded from fp32 last, so one
+# fp32 ulp can flip one rounding step. A real divergence (a token clipped by one and not the other) also changes the
+# zero-gradient pattern, which must match exactly. Token counts must match exactly, other metrics to METRIC_RTOL.
 TOLERANCES = {
     "loss": {torch.float32: (2e-6, 1e-7), torch.float64: (1e-13, 1e-15)},
-    "grad": {torch.float32: (2e-6, 1e-12), torch.float64: (1e-13, 1e-30), torch.bfloat16: (1.6e-2, 1e-8)},
+    "grad": {torch.float32: (2e-6, 1e-12), torch.float64: (1e-13, 1e-30), torch.bfloat16: (1.6e-2, 1e-8),
+             torch.float16: (2e-3, 1e-8)},
 }
 METRIC_RTOL = 1e-6
+COUNT_METRICS = ("actor/abc_clip_tokens_q1", "actor/abc_clip_tokens_q2", "actor/abc_clip_tokens_q3",
+                 "actor/abc_clip_tokens_q4", "actor/abc_valid_tokens")
+
+
+def identical(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, nan where the other has nan."""
+    nan = torch.isnan(a)
+    return torch.equal(nan, torch.isnan(b)) and torch.equal(a[~nan], b[~nan])
 
 
 def gap_over_tolerance(key: str, a: torch.Tensor, b: torch.Tensor) -> tuple[bool, float]:
@@ -193,38 +248,62 @@ def gap_over_tolerance(key: str, a: torch.Tensor, b: torch.Tensor) -> tuple[bool
     return worst <= 1.0, worst
 
 
+def compare_metrics(got: dict, ref: dict) -> list[str]:
+    if got.keys() != ref.keys():
+        return [f"metric keys {sorted(got)} vs {sorted(ref)}"]
+    problems = []
+    for name, value in ref.items():
+        exact = name in COUNT_METRICS
+        if not (math.isfinite(value) and math.isfinite(got[name])):
+            problems.append(f"{name} is not finite: {got[name]!r} vs {value!r}")
+        elif (got[name] != value) if exact else abs(got[name] - value) > METRIC_RTOL * max(abs(value), 1e-12):
+            problems.append(f"{name} {got[name]!r} vs {value!r}")
+    return problems
+
+
 def compare(cases: list[dict], runs: dict) -> tuple[list[str], dict]:
     """Every implementation against `upstream`: tolerance checks, identical zero-gradient tokens, and statistics."""
     mismatches = []
-    stats = {impl: {"loss_bitwise": 0, "grad_bitwise": 0, "metrics_bitwise": 0, "worst_gap": {}} for impl in IMPLS[1:]}
+    stats = {impl: {"compared": 0, "loss_bitwise": 0, "grad_bitwise": 0, "metrics_bitwise": 0, "refused": 0,
+                    "worst_gap": {}} for impl in IMPLS[1:]}
     reference = runs["upstream"]["results"]
     for impl in IMPLS[1:]:
         tally = stats[impl]
         for case, ref, got in zip(cases, reference, runs[impl]["results"], strict=True):
             problems = []
+            if case["mask_kind"] in REFUSED:
+                # the plugin's input validation; upstream computes a loss, as verl's other losses do
+                if "refused" not in got:
+                    problems.append("the plugin did not refuse this input")
+                elif "loss" not in ref:
+                    problems.append(f"upstream refused it too: {ref['refused']}")
+                else:
+                    tally["refused"] += 1
+                if problems:
+                    mismatches.append(f"{impl} vs upstream [{describe(case)}]: " + "; ".join(problems))
+                continue
+            tally["compared"] += 1
             for key in ("loss", "grad"):
                 a, b = got[key], ref[key]
                 if a.dtype != b.dtype or a.shape != b.shape:
                     problems.append(f"{key} dtype/shape {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}")
                     continue
-                if torch.equal(a, b):
+                if identical(a, b):
                     tally[f"{key}_bitwise"] += 1
-                    continue
-                ok, worst = gap_over_tolerance(key, a, b)
-                name = f"{key} {str(a.dtype).replace('torch.', '')}"
-                tally["worst_gap"][name] = max(tally["worst_gap"].get(name, 0.0), worst)
-                if not ok:
-                    problems.append(f"{key} differs by up to {(a.double() - b.double()).abs().max().item():.3g}")
-                if key == "grad" and not torch.equal(a == 0, b == 0):
-                    problems.append("the tokens with zero gradient differ")
-            if got["metrics"].keys() != ref["metrics"].keys():
-                problems.append(f"metric keys {sorted(got['metrics'])} vs {sorted(ref['metrics'])}")
-            elif got["metrics"] == ref["metrics"]:
+                else:
+                    ok, worst = gap_over_tolerance(key, a, b)
+                    name = f"{key} {str(a.dtype).replace('torch.', '')}"
+                    tally["worst_gap"][name] = max(tally["worst_gap"].get(name, 0.0), worst)
+                    if not ok:
+                        problems.append(f"{key} differs by up to {(a.double() - b.double()).abs().max().item():.3g}")
+                if key == "grad":
+                    if not torch.isfinite(a).all():
+                        problems.append("the gradient is not finite")
+                    if not torch.equal(a == 0, b == 0):
+                        problems.append("the tokens with zero gradient differ")
+            if got["metrics"] == ref["metrics"]:
                 tally["metrics_bitwise"] += 1
-            else:
-                for name, value in ref["metrics"].items():
-                    if abs(got["metrics"][name] - value) > METRIC_RTOL * max(abs(value), 1e-12):
-                        problems.append(f"{name} {got['metrics'][name]!r} vs {value!r}")
+            problems += compare_metrics(got["metrics"], ref["metrics"])
             if problems:
                 mismatches.append(f"{impl} vs upstream [{describe(case)}]: " + "; ".join(problems))
     return mismatches, stats
@@ -232,7 +311,7 @@ def compare(cases: list[dict], runs: dict) -> tuple[list[str], dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patched-tree", type=Path, required=True, help="verl 0.9.1 sdist root with the patches")
+    parser.add_argument("--patched-tree", type=Path, required=True, help="a verl source tree with the patches applied")
     parser.add_argument("--out", type=Path, help="directory for inputs, per-implementation results and summary")
     parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--inputs", type=Path, help=argparse.SUPPRESS)
@@ -252,6 +331,7 @@ def main() -> int:
 
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("PYTHONPATH", "VERL_USE_EXTERNAL_PLUGINS", "VERL_USE_EXTERNAL_MODULES")}
+    base_env["ABC_GRPO_COMPILE"] = "0"
     envs = {
         "upstream": {**base_env, "PYTHONPATH": str(tree), "VERL_USE_EXTERNAL_PLUGINS": "none"},
         "plugin": {**base_env, "PYTHONPATH": str(REPO)},
@@ -275,7 +355,7 @@ def main() -> int:
 
     runs = {impl: torch.load(out / f"{impl}.pt", weights_only=False) for impl in IMPLS}
     mismatches, stats = compare(cases, runs)
-    metric_names = sorted(runs["upstream"]["results"][0]["metrics"])
+    metric_names = sorted(next(result["metrics"] for result in runs["plugin"]["results"] if "metrics" in result))
     summary = {
         "cases": len(cases),
         "implementations": {impl: runs[impl]["origin"] for impl in IMPLS},
@@ -290,19 +370,20 @@ def main() -> int:
     for impl in IMPLS:
         origin = runs[impl]["origin"]
         plugin = f" plugin={origin['plugin']}" if "plugin" in origin else ""
-        print(f"parity: {impl:<17} verl={origin['verl']}{plugin}")
-    n = len(cases)
+        print(f"parity: {impl:<17} verl {origin['version']} from {origin['verl']}{plugin}")
     for impl, tally in stats.items():
         gaps = ", ".join(f"{name} {gap:.2g}" for name, gap in sorted(tally["worst_gap"].items())) or "none"
+        n = tally["compared"]
         print(f"parity: {impl} vs upstream: bit-identical loss {tally['loss_bitwise']}/{n}, gradient "
-              f"{tally['grad_bitwise']}/{n}, metrics {tally['metrics_bitwise']}/{n}; "
-              f"largest gap of the others, in units of the tolerance: {gaps}")
+              f"{tally['grad_bitwise']}/{n}, metrics {tally['metrics_bitwise']}/{n}; largest gap of the others, in "
+              f"units of the tolerance: {gaps}; input refused by the plugin only: {tally['refused']}/{len(REFUSED)}")
     if mismatches:
-        print(f"parity: FAILED, {len(mismatches)} mismatches over {n} cases; first ones:")
+        per_impl = ", ".join(f"{impl} {sum(m.startswith(impl + ' vs') for m in mismatches)}" for impl in IMPLS[1:])
+        print(f"parity: FAILED, cases that differ from upstream, of {len(cases)}: {per_impl}; first ones:")
         print("\n".join(mismatches[:10]))
         return 1
-    print(f"parity: OK, {n} cases x {len(IMPLS)} implementations agree on the loss, the gradient (with the same "
-          f"zero-gradient tokens) and the {len(metric_names)} metrics, within the tolerances of parity_check.py")
+    print(f"parity: OK, {len(cases)} cases x {len(IMPLS)} implementations agree on the loss, the gradient (with the "
+          f"same zero-gradient tokens) and the {len(metric_names)} metrics, within the tolerances of parity_check.py")
     return 0
 
 
