@@ -58,6 +58,15 @@ def run_app(main, argv, run_dir, env=None) -> Run:
     return Run(status, out.getvalue(), err.getvalue(), log.getvalue(), received[0] if received else None)
 
 
+def compose(config_name, overrides):
+    """`config_name` (the packaged ``abc_grpo_trainer`` or verl's ``ppo_trainer``) as hydra composes it, unchecked."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module("abc_grpo_verl.conf", version_base=None):
+        return hydra_compose(config_name, overrides=overrides)
+
+
 def write_dataset(path, rows=2, columns=None):
     """A parquet file in the layout verl's RLHFDataset and reward managers read (the data scripts' output)."""
     table = {
