@@ -11,7 +11,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Launcher: ``python -m abc_grpo_verl.train [hydra flags] [overrides]`` runs verl's PPO trainer on ``abc_grpo_trainer``.
+"""Launcher: ``python -m abc_grpo_verl.train [hydra flags] [overrides]``: verl's PPO trainer on ``abc_grpo_trainer``.
 
 A hydra application over the packaged config, as ``verl.trainer.main_ppo`` is over ``ppo_trainer``, so every hydra
 flag works as there: ``--help``, ``--cfg job``, ``--info``, ``-cp``/``-cn`` (a directory, or ``pkg://module``; a

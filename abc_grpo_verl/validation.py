@@ -27,9 +27,10 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -100,7 +101,8 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     except (TypeError, KeyError):
         logger.error(
             "abc_grpo_verl: verl's validate_config no longer takes `config` (signature %s): the ABC-GRPO preflight "
-            "did NOT run; algorithm.policy_loss is not mapped and bad settings reach the workers. Update abc-grpo-verl.",
+            "did NOT run; algorithm.policy_loss is not mapped and bad settings reach the workers. Update "
+            "abc-grpo-verl.",
             inspect.signature(verl_validate),
         )
         return verl_validate(*args, **kwargs)
@@ -201,7 +203,7 @@ def _check_switches(config: DictConfig) -> None:
         if not isinstance(value, str):
             # hydra reads `...=1` as an int and `...=true` as a bool; ray.init refuses both
             raise ConfigError(
-                f"{key}={value!r} is a {type(value).__name__}: Ray takes environment variables as strings only; "
+                f"{key}={value!r} is of type {type(value).__name__}: Ray takes environment variables as strings only; "
                 f"quote the value on the command line: '+{key}=\"{value}\"'"
             )
         if name in ENV_SWITCHES:
@@ -282,7 +284,7 @@ def _is_packaged(source: str) -> bool:
 
     if source.startswith("pkg://"):
         module = source[len("pkg://"):].replace("/", ".")
-        return module == "verl" or module.startswith("verl.") or module.startswith("abc_grpo_verl")
+        return module == "verl" or module.startswith(("verl.", "abc_grpo_verl"))
     if source.startswith("file://"):
         path = Path(source[len("file://"):]).resolve()
         return path in (Path(verl.trainer.config.__file__).parent.resolve(), (Path(__file__).parent / "conf").resolve())

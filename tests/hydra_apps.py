@@ -29,7 +29,8 @@ class Run:
 
     def essentials(self) -> dict[str, str]:
         """The dry run's printed ``key = value`` lines."""
-        lines = [line.strip().split(" = ", 1) for line in self.out.splitlines() if line.startswith("  ") and " = " in line]
+        lines = [line.strip().split(" = ", 1) for line in self.out.splitlines()
+                 if line.startswith("  ") and " = " in line]
         return {key.strip(): value for key, value in lines}
 
 

@@ -103,7 +103,7 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1"],
-     "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1 is a int: Ray takes environment variables as "
+     "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1 is of type int: Ray takes environment variables as "
      "strings only"),
     (["trainer.n_gpus_per_node=7"], "must be divisible"),  # verl's own validate_config
 ])

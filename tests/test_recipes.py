@@ -87,7 +87,7 @@ def essentials(stdout):
 
 
 def launched(argv, tmp_path):
-    """The launcher on `argv` in this process: (the config run_ppo received, its essentials as the dry run prints them)."""
+    """The launcher on `argv` in this process: the config run_ppo received, and its essentials as a dry run prints."""
     result = run_app(main, argv, tmp_path / "run")
     assert result.status == 0, result.err
     return result.config, {key: str(value) for key, value in resolved_essentials(result.config).items()}

@@ -1,13 +1,12 @@
 """The verl.plugins entry point: registration and the validate_config wrapper, in fresh processes, Ray workers,
 failures and re-imports."""
 
+import inspect
+import logging
 import os
 import subprocess
 import sys
 import textwrap
-
-import inspect
-import logging
 
 import pytest
 
