@@ -14,9 +14,33 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from omegaconf import OmegaConf
 
 MICRO_BATCHES = ["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
                  "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2"]
+
+
+def _policy_loss(**keys):
+    return {"actor_rollout_ref": {"actor": {"policy_loss": keys}}}
+
+
+ALIAS = {"algorithm": {"adv_estimator": "grpo", "policy_loss": "abc_grpo"}}
+# a user's config files, as users write them: extending the packaged config, or verl's own
+USER_CONFIGS = {
+    "extends_abc": {"defaults": ["abc_grpo_trainer", "_self_"], **_policy_loss(clip_neg_high=0.28)},
+    "alias_in_yaml": {"defaults": ["ppo_trainer", "_self_"], **ALIAS},
+    "both_in_yaml": {"defaults": ["ppo_trainer", "_self_"], **ALIAS, **_policy_loss(loss_mode="vanilla")},
+    "vanilla_in_yaml": {"defaults": ["ppo_trainer", "_self_"], "algorithm": {"adv_estimator": "grpo"},
+                        **_policy_loss(loss_mode="vanilla")},
+}
+
+
+def write_user_configs(directory):
+    """USER_CONFIGS as `<name>.yaml` files in `directory`, which is returned."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in USER_CONFIGS.items():
+        OmegaConf.save(OmegaConf.create(content), directory / f"{name}.yaml")
+    return directory
 
 
 @dataclass

@@ -7,14 +7,13 @@ before it, naming the key.
 
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import ray
 import torch
 
 from abc_grpo_verl.train import main
-from tests.hydra_apps import MICRO_BATCHES, run_app, write_dataset
+from tests.hydra_apps import MICRO_BATCHES, run_app, write_dataset, write_user_configs
 
 KEY = "actor_rollout_ref.actor.policy_loss"
 BOUNDS = ("clip_pos_high", "clip_pos_low", "clip_neg_high", "clip_neg_low")
@@ -182,47 +181,9 @@ def test_verls_own_config_by_package_path(launch):
     assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
 
 
-USER_YAMLS = {
-    "extends_abc": """
-        defaults:
-          - abc_grpo_trainer
-          - _self_
-        actor_rollout_ref:
-          actor:
-            policy_loss:
-              clip_neg_high: 0.28
-        """,
-    # verl's own layout for a user config, alias written in the file
-    "extends_verl": """
-        defaults:
-          - ppo_trainer
-          - _self_
-        algorithm:
-          adv_estimator: grpo
-          policy_loss: abc_grpo
-        """,
-    "both_in_file": """
-        defaults:
-          - ppo_trainer
-          - _self_
-        algorithm:
-          adv_estimator: grpo
-          policy_loss: abc_grpo
-        actor_rollout_ref:
-          actor:
-            policy_loss:
-              loss_mode: vanilla
-        """,
-}
-
-
 @pytest.fixture
 def user_configs(tmp_path):
-    directory = tmp_path / "conf"
-    directory.mkdir()
-    for name, text in USER_YAMLS.items():
-        (directory / f"{name}.yaml").write_text(textwrap.dedent(text))
-    return directory
+    return write_user_configs(tmp_path / "conf")
 
 
 @pytest.mark.parametrize("flags", [("--config-path", "--config-name"), ("-cp", "-cn")])
@@ -235,16 +196,16 @@ def test_a_user_yaml_extending_abc_grpo_trainer(launch, user_configs, flags):
 
 
 def test_a_user_yaml_extending_verls_ppo_trainer_with_the_alias(launch, user_configs):
-    result = launch("-cp", str(user_configs), "-cn", "extends_verl")
+    result = launch("-cp", str(user_configs), "-cn", "alias_in_yaml")
     assert result.status == 0, result.err
     assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
     assert "policy_loss" not in result.config.algorithm
 
 
 def test_a_conflict_inside_a_user_yaml_names_the_file(launch, user_configs):
-    result = launch("-cp", str(user_configs), "-cn", "both_in_file")
+    result = launch("-cp", str(user_configs), "-cn", "both_in_yaml")
     assert result.status == 2
-    where = f"config file {user_configs}/both_in_file.yaml"
+    where = f"config file {user_configs}/both_in_yaml.yaml"
     assert f"algorithm.policy_loss=abc_grpo (from {where}) and {KEY}.loss_mode=vanilla (from {where}) disagree" in (
         result.err)
 

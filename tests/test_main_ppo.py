@@ -15,58 +15,21 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import verl.trainer.main_ppo as main_ppo
 
 from abc_grpo_verl.validation import ConfigError, preflight
-from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset
+from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
 
 KEY = "actor_rollout_ref.actor.policy_loss"
 # verl's GRPO example reduced to what composes on CPU: no critic, micro-batches set
 GRPO = [*MICRO_BATCHES, "algorithm.adv_estimator=grpo"]
-USER_YAMLS = {
-    "alias_in_yaml": """
-        defaults:
-          - ppo_trainer
-          - _self_
-        algorithm:
-          adv_estimator: grpo
-          policy_loss: abc_grpo
-        """,
-    "both_in_yaml": """
-        defaults:
-          - ppo_trainer
-          - _self_
-        algorithm:
-          adv_estimator: grpo
-          policy_loss: abc_grpo
-        actor_rollout_ref:
-          actor:
-            policy_loss:
-              loss_mode: vanilla
-        """,
-    "vanilla_in_yaml": """
-        defaults:
-          - ppo_trainer
-          - _self_
-        algorithm:
-          adv_estimator: grpo
-        actor_rollout_ref:
-          actor:
-            policy_loss:
-              loss_mode: vanilla
-        """,
-}
 
 
 @pytest.fixture(scope="module")
 def user_configs(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("conf")
-    for name, text in USER_YAMLS.items():
-        (directory / f"{name}.yaml").write_text(textwrap.dedent(text))
-    return directory
+    return write_user_configs(tmp_path_factory.mktemp("conf"))
 
 
 DRIVER = """
