@@ -8,23 +8,49 @@ are 1, 2 or 3, so random sampling gets some problems right and some wrong.
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 import types
-from collections import defaultdict
+from collections import Counter, defaultdict
 from fractions import Fraction
 from math import comb
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import torch
+from huggingface_hub import HfApi
 
 from abc_grpo_verl import eval as eval_cli
 from abc_grpo_verl.evaluation import backends
-from abc_grpo_verl.evaluation.backends import BackendError, HFBackend, SamplingSpec, VLLMBackend, choose_backend
-from abc_grpo_verl.evaluation.checkpoint import ModelError, detect_model, materialize, parse_model_specs
-from abc_grpo_verl.evaluation.data import CHATML, INSTRUCTION, DataError, load_benchmark, render_prompt
+from abc_grpo_verl.evaluation.backends import (
+    BackendError,
+    HFBackend,
+    PerSampleSampling,
+    SamplingSpec,
+    VLLMBackend,
+    choose_backend,
+)
+from abc_grpo_verl.evaluation.checkpoint import (
+    ModelError,
+    ModelSpec,
+    check_hub_models,
+    detect_model,
+    materialize,
+    parse_model_specs,
+)
+from abc_grpo_verl.evaluation.data import (
+    CHATML,
+    INSTRUCTION,
+    PACKAGED_DIR,
+    DataError,
+    Problem,
+    check_record,
+    load_benchmark,
+    render_prompt,
+)
 from abc_grpo_verl.evaluation.metrics import (
     average_metrics,
     benchmark_metrics,
@@ -32,7 +58,7 @@ from abc_grpo_verl.evaluation.metrics import (
     pass_at_k_first,
     pass_at_k_unbiased,
 )
-from abc_grpo_verl.evaluation.samples import SampleStore, StoreError
+from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, write_atomic
 from abc_grpo_verl.reward import compute_score
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
@@ -150,20 +176,24 @@ def make_tokenizer(chat_template=CHAT_TEMPLATE):
     return tokenizer
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
+def save_tiny_model(path, seed=0):
+    """A one-layer random Qwen3 over WORDS, and its tokenizer, saved in Hugging Face format at `path`."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    path = tmp_path_factory.mktemp("tiny_qwen3")
     config = Qwen3Config(
         vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
         num_key_value_heads=1, head_dim=8, max_position_embeddings=256, tie_word_embeddings=True,
         bos_token_id=1, eos_token_id=1, pad_token_id=1,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     Qwen3ForCausalLM(config).save_pretrained(path)
     make_tokenizer().save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_qwen3"))
 
 
 def run_eval(output_dir, *extra, models=None, k=4):
@@ -181,19 +211,30 @@ def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
+def majority_is_correct(records):
+    """cons@k of one problem, written out: the most frequent non-empty answer (the earliest of a tie) is correct."""
+    counts = Counter(r["pred"] for r in records if r["pred"])
+    if not counts:
+        return False
+    top = max(counts.values())
+    winner = next(r for r in records if r["pred"] and counts[r["pred"]] == top)
+    return winner["correct"]
+
+
 def recompute(samples, k):
-    """Avg@k and both Pass@k from results.json's per-sample records, written independently of metrics.py."""
+    """Avg@k, both Pass@k and cons@k from results.json's per-sample records, written independently of metrics.py."""
     rows = defaultdict(dict)
     for record in samples:
-        rows[record["id"]][record["sample"]] = record["correct"]
+        rows[record["id"]][record["sample"]] = record
     assert all(sorted(row) == list(range(k)) for row in rows.values())
-    table = [[row[j] for j in range(k)] for row in rows.values()]
+    table = [[row[j]["correct"] for j in range(k)] for row in rows.values()]
     n = len(table)
     ks = [j for j in (1, 2, 4, 8, 16, 32, 64) if j <= k]
     return {
         "avg@k": 100 * sum(sum(row) for row in table) / (n * k),
         "pass@k_first": {str(j): 100 * sum(any(row[:j]) for row in table) / n for j in ks},
         "pass@k_unbiased": {str(j): 100 * sum(exact_unbiased(k, sum(row), j) for row in table) / n for j in ks},
+        "cons@k": 100 * sum(majority_is_correct([row[j] for j in range(k)]) for row in rows.values()) / n,
     }
 
 
@@ -216,7 +257,7 @@ def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
         assert model["prompt"]["chat_template_applied"] is True
         assert model["prompt"]["example"] == CHATML.format(content=f"{INSTRUCTION} <problem>")
         for bench in BENCHMARKS:
-            problems = load_benchmark(FIXTURES, bench)
+            problems = load_benchmark(bench, FIXTURES).problems
             samples = model["samples"][bench]
             assert "completion" not in samples[0]  # results.json is text-free
             assert [(s["id"], s["sample"]) for s in samples] == [(p.id, j) for p in problems for j in range(4)]
@@ -225,6 +266,10 @@ def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
             assert metrics["avg@k"] == pytest.approx(expected["avg@k"])
             assert metrics["pass@k_first"] == pytest.approx(expected["pass@k_first"])
             assert metrics["pass@k_unbiased"] == pytest.approx(expected["pass@k_unbiased"])
+            assert metrics["cons@k"] == pytest.approx(expected["cons@k"])
+            for stat in ("avg@k", "pass@k", "cons@k"):
+                low, high = metrics["ci"][stat]
+                assert 0 <= low <= high <= 100
             greedy = model["greedy"][bench]
             assert metrics["greedy_accuracy"] == pytest.approx(100 * sum(g["correct"] for g in greedy) / len(problems))
             # Graded by the training reward itself: regrade every stored completion.
@@ -243,6 +288,17 @@ def test_end_to_end_hf_backend_two_models(tiny_model_dir, tmp_path, capsys):
     avg = results["models"]["grpo"]["metrics"]["toy_add"]["avg@k"]
     assert f"| toy_add | grpo | {avg:.1f} |" in table
     assert "Gain abc vs grpo" in table and "| Avg@4 | P@1 | P@2 | P@4 | Greedy |" in table
+    # Intervals and paired comparisons: same samples for both labels, so every difference is exactly 0.
+    assert results["uncertainty"] == {"method": "percentile bootstrap over problems",
+                                      "unit": "problem, its k samples resampled together",
+                                      "average": "benchmarks resampled independently (stratified)",
+                                      "level": 0.95, "resamples": 10000, "seed": 0}
+    assert len(results["comparisons"]) == 3 * 3  # (toy_add, toy_mul, Average) x (Avg@k, Pass@k, cons@k)
+    assert {(c["base"], c["other"], c["difference"], tuple(c["ci"]), c["verdict"]) for c in results["comparisons"]} == {
+        ("grpo", "abc", 0.0, (0.0, 0.0), "no clear difference (95% CI includes 0)")}
+    assert "## How sure: 95% intervals" in table and "| toy_add | abc - grpo | Avg@4 | +0.0 | [+0.0, +0.0] |" in table
+    assert results["benchmarks"]["toy_add"] == {"n_problems": 3, "file": str(FIXTURES / "toy_add.jsonl"),
+                                                "packaged": False, "sha256": load_benchmark("toy_add", FIXTURES).sha256}
 
 
 def test_resume_continues_without_duplicates_and_gives_the_same_result(tiny_model_dir, tmp_path, monkeypatch):
@@ -264,8 +320,8 @@ def test_resume_continues_without_duplicates_and_gives_the_same_result(tiny_mode
         run_eval(out, models=[f"tiny={tiny_model_dir}"])
     partial = out / "samples" / "tiny" / "toy_add.jsonl"
     assert len(read_jsonl(partial)) == 9  # three batches of 3 out of 3 problems x 4 samples
-    with partial.open("a") as f:
-        f.write('{"id": "add-3", "sam')  # a line cut short by the kill
+    with partial.open("ab") as f:
+        f.write('{"id": "add-3", "pred": "é'.encode()[:-1])  # a line cut short by the kill, mid-character
 
     calls.clear()
 
@@ -274,13 +330,15 @@ def test_resume_continues_without_duplicates_and_gives_the_same_result(tiny_mode
         return original(self, prompts, seeds, spec)
 
     monkeypatch.setattr(HFBackend, "generate", counting)
-    assert run_eval(out, models=[f"tiny={tiny_model_dir}"]) == 0
+    # Resumed with another batch size: every sample draws from its own seed, whatever else shares its batch.
+    assert run_eval(out, "--batch-size", "2", models=[f"tiny={tiny_model_dir}"]) == 0
     assert sum(calls) == (3 + 2) * 4 - 9  # only the missing samples were generated
+    assert max(calls) == 2
 
     for bench in BENCHMARKS:
         lines = read_jsonl(out / "samples" / "tiny" / f"{bench}.jsonl")
         keys = [(line["id"], line["sample"]) for line in lines]
-        assert len(keys) == len(set(keys)) == len(load_benchmark(FIXTURES, bench)) * 4
+        assert len(keys) == len(set(keys)) == len(load_benchmark(bench, FIXTURES).problems) * 4
         expected = read_jsonl(reference / "samples" / "tiny" / f"{bench}.jsonl")
         assert sorted(map(json.dumps, lines)) == sorted(map(json.dumps, expected))  # same samples, same texts
     resumed = json.loads((out / "results.json").read_text())
@@ -410,18 +468,49 @@ def write_lines(path, *lines):
 def test_malformed_benchmark_file_names_file_line_and_field(tmp_path, lines, message):
     data_dir = write_lines(tmp_path / "bench.jsonl", *lines)
     with pytest.raises(DataError, match=message):
-        load_benchmark(data_dir, "bench")
+        load_benchmark("bench", data_dir)
 
 
-def test_missing_benchmark_file_says_how_to_make_it(tmp_path):
-    with pytest.raises(DataError, match=r"aime24.jsonl not found; write it with: python examples/eval_data/"):
-        load_benchmark(tmp_path, "aime24")
-    with pytest.raises(DataError, match=r"mine.jsonl not found; a benchmark file holds one JSON object per line"):
-        load_benchmark(tmp_path, "mine")
+def test_benchmarks_are_packaged_and_a_data_dir_overrides_them(tmp_path):
+    packaged = load_benchmark("aime24")
+    assert packaged.packaged and packaged.path.parent == PACKAGED_DIR and len(packaged.problems) == 30
+    assert load_benchmark("aime24", tmp_path) == packaged  # a directory without the file: the packaged copy
+    write_lines(tmp_path / "aime24.jsonl", '{"id": "x", "problem": "p", "answer": "7"}')
+    mine = load_benchmark("aime24", tmp_path)
+    assert (mine.packaged, mine.path, mine.problems) == (False, tmp_path / "aime24.jsonl", (Problem("x", "p", "7"),))
+    with pytest.raises(DataError, match=r"benchmark 'mine': there is no packaged copy \(packaged: aime24, aime25, "
+                                        r"amc23, gsm8k, math500\); pass --data-dir with a file mine.jsonl"):
+        load_benchmark("mine")
+    with pytest.raises(DataError, match=r"mine.jsonl not found and there is no packaged copy"):
+        load_benchmark("mine", tmp_path)
+    with pytest.raises(DataError, match=r"--data-dir .*nope: no such directory"):
+        load_benchmark("aime24", tmp_path / "nope")
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"id": 1, "problem": "p", "answer": None}, "missing field 'answer'"),
+    ({"id": 1, "problem": None, "answer": "1"}, "missing field 'problem'"),
+    ({"id": 1, "problem": "  ", "answer": "1"}, "field 'problem' must be a non-empty string"),
+    ({"id": 1, "problem": "p", "answer": " "}, "field 'answer' must be a non-empty string or a finite number"),
+    ({"id": 1, "problem": "p", "answer": float("nan")}, "field 'answer' must be"),
+    ({"id": 1, "problem": "p", "answer": True}, "field 'answer' must be"),
+    ({"id": 1, "problem": "p", "answer": {"a": 1}}, "field 'answer' must be"),
+    ({"id": 1.5, "problem": "p", "answer": "1"}, "field 'id' must be a non-empty string or an integer"),
+])
+def test_no_bad_row_becomes_a_ground_truth(row, message):
+    # str(None) would be the ground truth "None", which the response \boxed{None} matches.
+    with pytest.raises(DataError, match=f"row 3: {message}"):
+        check_record(row["id"], row["problem"], row["answer"], "row 3")
+
+
+def test_a_non_utf8_benchmark_file_is_named(tmp_path):
+    (tmp_path / "bench.jsonl").write_bytes(b'{"id": 1, "problem": "p", "answer": "1"}\n{"id": 2, "problem": "\xe9"}\n')
+    with pytest.raises(DataError, match=r"bench.jsonl, line 2: not UTF-8 text \(byte 0xe9 at column 23\)"):
+        load_benchmark("bench", tmp_path)
 
 
 def test_fixture_values_are_normalised():
-    problems = load_benchmark(FIXTURES, "toy_mul")
+    problems = load_benchmark("toy_mul", FIXTURES).problems
     assert [(p.id, p.answer) for p in problems] == [("1", "1"), ("2", "3")]  # integer id, answer 3.0 -> "3"
 
 
@@ -438,12 +527,12 @@ def test_cli_errors_name_the_flag(tmp_path, capsys):
 
 def test_module_entry_point_reports_a_missing_benchmark(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "abc_grpo_verl.eval", "--model", str(tmp_path), "--benchmarks", "amc23",
+        [sys.executable, "-m", "abc_grpo_verl.eval", "--model", str(tmp_path), "--benchmarks", "amc23,mine",
          "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert result.returncode == 2
-    assert f"benchmark 'amc23': file {tmp_path / 'amc23.jsonl'} not found" in result.stderr
+    assert f"benchmark 'mine': {tmp_path / 'mine.jsonl'} not found and there is no packaged copy" in result.stderr
 
 
 def test_prepare_script_normalises_hub_rows():
@@ -462,6 +551,9 @@ def test_prepare_script_normalises_hub_rows():
     ]
     with pytest.raises(ValueError, match=r"org/ds: no problem column \(looked for \['problem', 'question'\]; it has"):
         prepare.normalize_rows([{"text": "p", "answer": "1"}], "org/ds", "x")
+    # A null answer on the hub is refused with the row, never written as the ground truth "None".
+    with pytest.raises(DataError, match=r"org/ds, row 2: missing field 'answer'"):
+        prepare.normalize_rows([{"problem": "p", "answer": "1"}, {"problem": "q", "answer": None}], "org/ds", "x")
 
 
 def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
@@ -473,6 +565,106 @@ def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
     write_lines(path, good, good)
     with pytest.raises(StoreError, match=r"line 2: sample 0 of problem 'a' appears twice"):
         SampleStore(path)
+
+
+@pytest.mark.parametrize("content", [b"", b'{"k": 4, "max_tok', b"[1, 2]", b"\xff{}"])
+def test_an_empty_or_cut_protocol_file_is_a_clear_error_before_any_model_loads(tiny_model_dir, tmp_path, capsys,
+                                                                               monkeypatch, content):
+    protocol = tmp_path / "eval" / "samples" / "tiny" / "protocol.json"
+    protocol.parent.mkdir(parents=True)
+    protocol.write_bytes(content)
+    monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert run_eval(tmp_path / "eval", models=[f"tiny={tiny_model_dir}"]) == 2
+    assert f"{protocol} is empty or not a JSON object (a run killed while writing it leaves this)" in (
+        capsys.readouterr().err)
+
+
+def test_protocol_file_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "protocol.json"
+    write_atomic(path, "old")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(path, "new")  # a failure (or a kill) before the rename leaves the old file whole
+    assert path.read_text() == "old"
+    monkeypatch.undo()
+    write_atomic(path, "new")
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["protocol.json"]
+
+
+def test_a_mistyped_local_path_is_not_sent_to_the_hub(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setattr(HfApi, "model_info", lambda *a, **k: pytest.fail("the Hub was asked"))
+    with pytest.raises(ModelError, match=r"--model runs/abc_typo: no such directory \(runs/ exists here, so this is a "
+                                         r"local path, not a Hub id; check the spelling\)"):
+        detect_model("runs/abc_typo")
+    assert eval_cli.main(["--model", "runs/abc_typo", "--output-dir", "out", "--benchmarks", "amc23"]) == 2
+    assert "--model runs/abc_typo: no such directory (runs/ exists here" in capsys.readouterr().err
+
+
+def hub_spec(repo_id="org/model"):
+    return ModelSpec(label="m", given=repo_id, kind="hub", location=repo_id)
+
+
+def test_hub_ids_are_checked_before_any_model_loads(monkeypatch):
+    import httpx
+    from huggingface_hub import constants
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: None)
+
+    def unreachable(self, repo_id, timeout=None):
+        raise httpx.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(HfApi, "model_info", unreachable)
+    with pytest.raises(ModelError, match=r"--model org/model: no such local directory, and the Hub id 'org/model' is "
+                                         r"not in the local Hugging Face cache .*, and the Hub cannot be reached "
+                                         r"\(ConnectError: .*\); without network, pass a local directory"):
+        check_hub_models([hub_spec()])
+
+    def missing(self, repo_id, timeout=None):
+        raise RepositoryNotFoundError("404", response=httpx.Response(404, request=httpx.Request("GET", "http://x")))
+
+    monkeypatch.setattr(HfApi, "model_info", missing)
+    with pytest.raises(ModelError, match=r"and the Hub has no model 'org/model' \(or it is private"):
+        check_hub_models([hub_spec()])
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelError, match=r"not in the local Hugging Face cache .* while HF_HUB_OFFLINE is set"):
+        check_hub_models([hub_spec()])
+    # In the cache: nothing is asked of the Hub, offline or not.
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: "/cache/config.json")
+    check_hub_models([hub_spec()])
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: None)
+    monkeypatch.setattr(HfApi, "model_info", lambda self, repo_id, timeout=None: object())
+    check_hub_models([hub_spec()])  # on the Hub
+
+
+def test_per_sample_sampling_draws_from_hf_warped_probabilities():
+    # Logits over 6 tokens; the protocol's warping written out: /0.6, keep the top 20 (all 6), then the smallest set
+    # of most likely tokens whose mass reaches 0.95.
+    logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
+    probs = torch.softmax(logits / 0.6, dim=0).double()
+    order = torch.argsort(probs, descending=True)
+    keep = int((torch.cumsum(probs[order], 0) < 0.95).sum()) + 1
+    expected = torch.zeros(6, dtype=torch.float64)
+    expected[order[:keep]] = probs[order[:keep]] / probs[order[:keep]].sum()
+
+    n = 20_000
+    sampler = PerSampleSampling(list(range(n)), SamplingSpec(0.6, 0.95, 20, max_tokens=1))
+    scores = sampler(torch.zeros(n, 1, dtype=torch.long), logits.repeat(n, 1))
+    assert torch.isinf(scores).sum(dim=1).tolist() == [5] * n  # one finite score per row: generate's argmax picks it
+    tokens = scores.argmax(dim=1)
+    frequency = torch.bincount(tokens, minlength=6).double() / n
+    torch.testing.assert_close(frequency, expected, atol=4 * (0.25 / n) ** 0.5, rtol=0)
+    assert frequency[order[keep:]].sum() == 0  # top-p removed these
+
+    # A row's draws depend on its seed only: the same seeds in another batch, order and company give the same tokens.
+    again = PerSampleSampling([7, 3, 11], SamplingSpec(0.6, 0.95, 20, max_tokens=1))
+    alone = [PerSampleSampling([seed], SamplingSpec(0.6, 0.95, 20, max_tokens=1)) for seed in (11, 7)]
+    for _ in range(5):  # consecutive steps
+        batch = again(None, logits.repeat(3, 1)).argmax(1).tolist()
+        assert [batch[2], batch[0]] == [s(None, logits[None]).argmax(1).item() for s in alone]
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints

@@ -13,7 +13,9 @@
 # limitations under the License.
 """Evaluation of checkpoints with the ABC-GRPO paper's protocol; the CLI is ``python -m abc_grpo_verl.eval``.
 
-Module map: `data` (benchmark files, the paper's prompt), `checkpoint` (what --model is; verl FSDP merge),
-`backends` (vLLM and Hugging Face generation), `samples` (resumable per-sample JSONL), `metrics` (Avg@k, Pass@k),
-`report` (results.json, results.md, passk.png). Nothing here imports vllm or verl at import time.
+Module map: `data` (packaged and user benchmark files, the paper's prompt; the files themselves in `benchmarks/`),
+`checkpoint` (what --model is; verl FSDP merge), `backends` (vLLM and Hugging Face generation, per-sample seeds),
+`samples` (resumable per-sample JSONL, atomic writes), `metrics` (Avg@k, Pass@k, cons@k), `uncertainty` (bootstrap
+intervals and paired differences), `report` (results.json, results.md, passk.png), `sweep` (--run: checkpoints
+against training step). Nothing here imports vllm or verl at import time.
 """

@@ -14,10 +14,13 @@
 """Generation backends behind one interface: vLLM (GPU, the default when importable) and Hugging Face ``generate``.
 
 Both take already-tokenized prompts, so they see the same token ids, and both stop on the paper's stop strings
-``</s>``, ``<|im_end|>``, ``<|endoftext|>`` (and the tokenizer's EOS). Randomness:
-- vLLM: one request per sample with its own seed, so a sample does not depend on how requests were batched;
-- HF: one seed per ``generate`` call (the RNG is global to the batch), so a sample depends on its batch too.
-Either way a rerun with the same flags reproduces the same samples (on the same hardware and library versions).
+``</s>``, ``<|im_end|>``, ``<|endoftext|>`` (and the tokenizer's EOS). Randomness is per sample in both:
+- vLLM: one request per sample with its own seed;
+- HF: every row of a ``generate`` batch draws its tokens from its own ``torch.Generator`` seeded with the sample's
+  seed (`PerSampleSampling`), where HF's own sampling would draw the whole batch from the global RNG.
+So the random draws of a sample do not depend on which other samples share its batch, and a resumed run draws what
+an uninterrupted one does (on the same hardware and library versions; GPU kernels may round the logits of a row
+differently in another batch shape, which can change a draw that falls on a boundary).
 """
 
 import gc
@@ -115,6 +118,42 @@ def _cut_at_stop_string(text: str) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+class PerSampleSampling:
+    """Sampling with one random stream per row: a logits processor for ``generate`` in greedy mode.
+
+    The scores are warped by HF's own temperature, top-k and top-p warpers (those HF's sampling would apply, in its
+    order), then each row draws its token by inverting the CDF of its probabilities with one uniform number from its
+    own generator, and every other token is set to -inf, so that ``generate``'s argmax picks the drawn token. The
+    distribution is HF's sampling distribution; only the source of randomness differs.
+    """
+
+    def __init__(self, seeds: list[int], spec: SamplingSpec):
+        from transformers import LogitsProcessorList
+        from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        warpers = []
+        if spec.temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(spec.temperature))
+        if spec.top_k:
+            warpers.append(TopKLogitsWarper(top_k=spec.top_k))
+        if spec.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p=spec.top_p))
+        self.warpers = LogitsProcessorList(warpers)
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = self.warpers(input_ids, scores).softmax(dim=-1)
+        uniform = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in self.generators])
+        cdf = probs.double().cumsum(dim=-1)
+        target = (uniform.to(cdf.device) * cdf[:, -1]).unsqueeze(1)
+        tokens = torch.searchsorted(cdf, target, right=True).squeeze(1)
+        # u * total can round up to total: fall back to the last token with a nonzero probability.
+        last_nonzero = probs.shape[-1] - 1 - (probs > 0).flip(-1).int().argmax(dim=-1)
+        tokens = torch.minimum(tokens, last_nonzero)
+        chosen = torch.full_like(scores, -float("inf"))
+        return chosen.scatter_(1, tokens.unsqueeze(1), 0.0)
+
+
 class HFBackend:
     """Batched ``model.generate`` on CPU or GPU, with left padding."""
 
@@ -139,22 +178,19 @@ class HFBackend:
 
     @torch.inference_mode()
     def generate(self, prompts: list[list[int]], seeds: list[int], spec: SamplingSpec) -> list[Completion]:
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
         width = max(len(p) for p in prompts)
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         # A fresh config, so nothing from the checkpoint's generation_config.json (repetition penalty, ...) leaks in.
-        sampling = {} if spec.greedy else {"temperature": spec.temperature, "top_p": spec.top_p, "top_k": spec.top_k}
+        # Greedy mode either way: sampling happens in PerSampleSampling, row by row.
         config = GenerationConfig(
-            max_new_tokens=spec.max_tokens,
-            do_sample=not spec.greedy,
-            eos_token_id=self.stop_ids,
-            pad_token_id=self.pad_id,
-            **sampling,
+            max_new_tokens=spec.max_tokens, do_sample=False, eos_token_id=self.stop_ids, pad_token_id=self.pad_id
         )
-        torch.manual_seed(seeds[0])
-        output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        processors = LogitsProcessorList([] if spec.greedy else [PerSampleSampling(seeds, spec)])
+        output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                     logits_processor=processors)
         completions = []
         for row in output[:, width:].tolist():
             stop_at = next((i for i, token in enumerate(row) if token in self.stop_ids), None)

@@ -15,11 +15,13 @@
 
 Accepted: a Hugging Face model directory (``config.json`` plus weights), a verl FSDP checkpoint directory
 (``.../global_step_N/actor``, or ``.../global_step_N`` that contains ``actor/``), or a Hub id ``org/name`` when no
-such local path exists. ``NAME=PATH`` sets the label used in the reports.
+such local path exists. ``NAME=PATH`` sets the label used in the reports. A Hub id must be in the local Hugging Face
+cache or on a reachable Hub (`check_hub_models`), checked before any model is loaded.
 
 An FSDP checkpoint is merged with verl's own model merger (the code behind ``python -m verl.model_merger merge
 --backend fsdp``) into a cache directory, once: the merged copy is reused while the shard files are unchanged.
-The merger runs on CPU.
+The merger runs on CPU. A checkpoint that also holds the full Hugging Face model (verl's
+``checkpoint.save_contents`` with ``hf_model`` writes it to ``actor/huggingface/``) is loaded from there, unmerged.
 """
 
 import json
@@ -32,6 +34,8 @@ HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 LABEL = re.compile(r"[A-Za-z0-9_.-]+")
 FSDP_SHARD = re.compile(r"model_world_size_(\d+)_rank_(\d+)\.pt")
 WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
+# How long the Hub may take to say whether a model exists.
+HUB_TIMEOUT_S = 10
 # Written last into a merged directory: which shard files it was merged from (name, size, mtime).
 MERGE_MARKER = "abc_grpo_merge_source.json"
 
@@ -46,7 +50,9 @@ class ModelSpec:
 
     label: str
     given: str
-    kind: str  # "hf" (local directory), "hub" (Hub id) or "verl_fsdp" (an actor checkpoint directory)
+    # "hf" (local directory), "hub" (Hub id), "verl_fsdp" (an actor checkpoint to merge) or "verl_hf" (an actor
+    # checkpoint's huggingface/ directory holding the full model)
+    kind: str
     location: str
 
 
@@ -80,33 +86,40 @@ def _check_fsdp_checkpoint(path: Path) -> None:
         )
 
 
-def detect_model(given: str) -> tuple[str, str]:
+def _has_weights(path: Path) -> bool:
+    return (path / "config.json").is_file() and any(any(path.glob(pattern)) for pattern in WEIGHT_GLOBS)
+
+
+def detect_model(given: str, flag: str = "--model") -> tuple[str, str]:
     """(kind, location) for a --model value; a ModelError naming the value when it is none of the accepted forms."""
     path = Path(given).expanduser()
     if not path.exists():
-        if HUB_ID.fullmatch(given):
+        head = Path(given.split("/")[0]).expanduser()
+        if HUB_ID.fullmatch(given) and not head.is_dir():
             return "hub", given
-        raise ModelError(
-            f"--model {given}: no such directory (expected a Hugging Face model directory, a verl checkpoint "
-            "directory such as .../global_step_N/actor, or a Hub id org/name)"
-        )
+        why = (f"{head}/ exists here, so this is a local path, not a Hub id; check the spelling" if head.is_dir() and
+               HUB_ID.fullmatch(given) else "expected a Hugging Face model directory, a verl checkpoint directory "
+               "such as .../global_step_N/actor, or a Hub id org/name")
+        raise ModelError(f"{flag} {given}: no such directory ({why})")
     if not path.is_dir():
-        raise ModelError(f"--model {given}: not a directory")
+        raise ModelError(f"{flag} {given}: not a directory")
     for candidate in (path, path / "actor"):
         if candidate.is_dir() and _is_fsdp_checkpoint(candidate):
+            if _has_weights(candidate / "huggingface"):
+                return "verl_hf", str((candidate / "huggingface").resolve())
             _check_fsdp_checkpoint(candidate)
             return "verl_fsdp", str(candidate.resolve())
     if (path / "config.json").is_file():
-        if not any(any(path.glob(pattern)) for pattern in WEIGHT_GLOBS):
-            raise ModelError(f"--model {given}: has config.json but no weights ({', '.join(WEIGHT_GLOBS)})")
+        if not _has_weights(path):
+            raise ModelError(f"{flag} {given}: has config.json but no weights ({', '.join(WEIGHT_GLOBS)})")
         return "hf", str(path.resolve())
     if (path / "model" / "dist_ckpt").is_dir() or (path / "actor" / "model" / "dist_ckpt").is_dir():
         raise ModelError(
-            f"--model {given}: a verl Megatron checkpoint; merge it first with `python -m verl.model_merger merge "
+            f"{flag} {given}: a verl Megatron checkpoint; merge it first with `python -m verl.model_merger merge "
             "--backend megatron --local_dir ... --target_dir ...` and pass the merged directory"
         )
     raise ModelError(
-        f"--model {given}: neither a Hugging Face model directory (config.json + weights) nor a verl FSDP checkpoint "
+        f"{flag} {given}: neither a Hugging Face model directory (config.json + weights) nor a verl FSDP checkpoint "
         "(fsdp_config.json + model_world_size_*_rank_*.pt, in the directory or in its actor/ subdirectory)"
     )
 
@@ -140,6 +153,37 @@ def parse_model_specs(values: list[str]) -> list[ModelSpec]:
     if duplicates:
         raise ModelError(f"--model: several models get the label {duplicates[0]!r}; name them with NAME=PATH")
     return specs
+
+
+def check_hub_models(specs: list[ModelSpec]) -> None:
+    """Every Hub id must be in the local Hugging Face cache or on a reachable Hub; else a ModelError naming the
+    --model value, said before any model is loaded (a mistyped local path such as ``runs/abc_typo`` looks like one)."""
+    hub = [spec for spec in specs if spec.kind == "hub"]
+    if not hub:
+        return
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    for spec in hub:
+        if isinstance(try_to_load_from_cache(spec.location, "config.json"), str):
+            continue
+        where = (f"--model {spec.given}: no such local directory, and the Hub id {spec.location!r} is not in the "
+                 f"local Hugging Face cache ({constants.HF_HUB_CACHE})")
+        if constants.HF_HUB_OFFLINE:
+            raise ModelError(f"{where} while HF_HUB_OFFLINE is set; pass a local directory, or download the model "
+                             "where there is network")
+        try:
+            HfApi().model_info(spec.location, timeout=HUB_TIMEOUT_S)
+        except GatedRepoError:
+            continue  # it exists; loading it needs the user's token, which from_pretrained reads the same way
+        except RepositoryNotFoundError:
+            raise ModelError(f"{where}, and the Hub has no model {spec.location!r} (or it is private and no token is "
+                             "set); check the spelling, or pass a local directory") from None
+        except HfHubHTTPError as e:
+            raise ModelError(f"{where}, and the Hub answered with an error ({e})") from None
+        except Exception as e:  # no network: DNS failure, refused connection, timeout (httpx or requests by version)
+            raise ModelError(f"{where}, and the Hub cannot be reached ({type(e).__name__}: {e}); without network, "
+                             "pass a local directory (a local path with a typo looks like a Hub id)") from None
 
 
 def _shard_fingerprint(actor_dir: Path) -> dict:
@@ -190,7 +234,16 @@ def merge_fsdp_checkpoint(actor_dir: str | Path, target_dir: str | Path) -> Path
 
 
 def materialize(spec: ModelSpec, merge_root: Path) -> str:
-    """A path or Hub id that ``from_pretrained`` (and vLLM) can load; merges a verl checkpoint first."""
+    """A path or Hub id that ``from_pretrained`` (and vLLM) can load; merges a verl FSDP checkpoint first."""
     if spec.kind == "verl_fsdp":
         return str(merge_fsdp_checkpoint(spec.location, Path(merge_root) / spec.label))
     return spec.location
+
+
+def discard_merged(spec: ModelSpec, merge_root: Path) -> None:
+    """Delete the merged copy `materialize` made of a verl FSDP checkpoint, if any (a sweep's disk would otherwise
+    hold one full model per checkpoint); a later `materialize` merges again."""
+    target = Path(merge_root) / spec.label
+    if spec.kind == "verl_fsdp" and target.is_dir():
+        shutil.rmtree(target)
+        print(f"[eval] deleted the merged copy {target} (its samples are complete; --keep-merged keeps it)")

@@ -11,15 +11,19 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Benchmark files and the paper's prompt.
+"""Benchmarks (packaged, or a user's files) and the paper's prompt.
 
-A benchmark is ``<data-dir>/<name>.jsonl``: one JSON object per line with ``id`` (string or integer, unique),
-``problem`` (non-empty string) and ``answer`` (string or number). ``examples/eval_data/prepare_eval_data.py``
-writes aime24, aime25, amc23 and math500 in this format; any other file that follows it works too.
+A benchmark is a JSONL file: one JSON object per line with ``id`` (string or integer, unique), ``problem``
+(non-empty string) and ``answer`` (non-empty string, or a finite number). The package ships AIME 2024, AIME 2025,
+AMC 2023, MATH-500 and GSM8K test in this format (``benchmarks/``, see its README for source and license);
+``--data-dir`` adds or overrides files by name (``<data-dir>/<name>.jsonl``).
 """
 
+import hashlib
 import json
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +36,8 @@ PROMPT_FORMATS = ("auto", "chatml")
 # --enable-thinking: "auto" passes nothing (the template's own default; Qwen3: thinking on, as in the paper's runs),
 # "true"/"false" pass enable_thinking= to apply_chat_template, as verl's data.apply_chat_template_kwargs does.
 THINKING_MODES = ("auto", "true", "false")
-# The datasets prepare_eval_data.py knows how to fetch; other names are read from --data-dir all the same.
-KNOWN_BENCHMARKS = ("aime24", "aime25", "amc23", "math500")
+# The benchmarks shipped with the package, in the normalised format (examples/eval_data/package_benchmarks.py).
+PACKAGED_DIR = Path(__file__).with_name("benchmarks")
 REQUIRED_FIELDS = ("id", "problem", "answer")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -50,18 +54,52 @@ class Problem:
     answer: str
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark as loaded: where it came from (recorded in results.json) and its problems in file order."""
+
+    name: str
+    path: Path
+    packaged: bool
+    sha256: str
+    problems: tuple[Problem, ...]
+
+
+def packaged_benchmarks() -> list[str]:
+    return sorted(path.stem for path in PACKAGED_DIR.glob("*.jsonl"))
+
+
 def answer_to_str(value: object) -> str:
-    """Ground truth as text: integral floats lose their ``.0`` (some hub copies store AMC answers as 27.0)."""
+    """Ground truth as text: integral floats lose their ``.0`` (some copies store AMC answers as 27.0)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def check_record(problem_id: object, problem: object, answer: object, where: str) -> Problem:
+    """One benchmark row, validated and normalised; a DataError that names `where` and the field otherwise.
+
+    Used by the loader and by both scripts that write benchmark files, so that no ``None``, list or empty value can
+    become a problem or a ground truth (``str(None)`` would be the answer "None", which ``\\boxed{None}`` matches).
+    """
+    for field, value in zip(REQUIRED_FIELDS, (problem_id, problem, answer), strict=True):
+        if value is None:
+            raise DataError(f"{where}: missing field {field!r} (every row needs {list(REQUIRED_FIELDS)})")
+    if isinstance(problem_id, bool) or not isinstance(problem_id, (str, int)) or not str(problem_id).strip():
+        raise DataError(f"{where}: field 'id' must be a non-empty string or an integer, got {problem_id!r}")
+    if not isinstance(problem, str) or not problem.strip():
+        raise DataError(f"{where}: field 'problem' must be a non-empty string, got {problem!r:.80}")
+    finite_number = isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
+    if not (finite_number or isinstance(answer, str)) or not answer_to_str(answer):
+        raise DataError(f"{where}: field 'answer' must be a non-empty string or a finite number, got {answer!r:.80}")
+    return Problem(id=str(problem_id).strip(), problem=problem, answer=answer_to_str(answer))
 
 
 def parse_benchmark_names(spec: str) -> list[str]:
     """``aime24,amc23`` -> ``["aime24", "amc23"]``; names are file stems, so no paths or duplicates."""
     names = [name.strip() for name in spec.split(",") if name.strip()]
     if not names:
-        raise DataError(f"--benchmarks is empty; give a comma-separated list such as {','.join(KNOWN_BENCHMARKS)}")
+        raise DataError(f"--benchmarks is empty; give a comma-separated list such as {','.join(packaged_benchmarks())}")
     for name in names:
         if not _NAME.fullmatch(name):
             raise DataError(f"--benchmarks: {name!r} is not a valid name (letters, digits, '_', '-', '.')")
@@ -71,51 +109,62 @@ def parse_benchmark_names(spec: str) -> list[str]:
     return names
 
 
-def benchmark_file(data_dir: Path, name: str) -> Path:
-    return Path(data_dir) / f"{name}.jsonl"
+def locate_benchmark(name: str, data_dir: Path | None = None) -> tuple[Path, bool]:
+    """(file, packaged?) for benchmark `name`: ``<data-dir>/<name>.jsonl`` when it exists, else the packaged copy."""
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"--data-dir {data_dir}: no such directory")
+    if data_dir is not None and (Path(data_dir) / f"{name}.jsonl").is_file():
+        return Path(data_dir) / f"{name}.jsonl", False
+    packaged = PACKAGED_DIR / f"{name}.jsonl"
+    if packaged.is_file():
+        return packaged, True
+    looked = f"{Path(data_dir) / f'{name}.jsonl'} not found and there is" if data_dir is not None else "there is"
+    raise DataError(
+        f"benchmark {name!r}: {looked} no packaged copy (packaged: {', '.join(packaged_benchmarks())}); pass "
+        f"--data-dir with a file {name}.jsonl holding one JSON object per line with the fields {list(REQUIRED_FIELDS)}"
+    )
 
 
-def load_benchmark(data_dir: Path, name: str) -> list[Problem]:
-    """The problems of benchmark `name`, in file order; a clear DataError on any missing or malformed entry."""
-    path = benchmark_file(data_dir, name)
-    if not path.is_file():
-        hint = (
-            f"; write it with: python examples/eval_data/prepare_eval_data.py "
-            f"--output-dir {data_dir} --benchmarks {name}"
-            if name in KNOWN_BENCHMARKS
-            else f"; a benchmark file holds one JSON object per line with the fields {list(REQUIRED_FIELDS)}"
-        )
-        raise DataError(f"benchmark {name!r}: file {path} not found{hint}")
+def json_rows(path: Path) -> Iterator[tuple[int, str, dict]]:
+    """``(line number, where, row)`` for each non-blank line of a JSONL file, `where` being ``"<path>, line <n>"``;
+    a DataError naming the file and line for a line that is not UTF-8, not JSON or not a JSON object."""
+    for line_no, data in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
+        where = f"{path}, line {line_no}"
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{where}: not UTF-8 text (byte {data[e.start]:#04x} at column {e.start + 1}); "
+                            "save the file as UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        yield line_no, where, row
+
+
+def read_benchmark_file(path: Path) -> list[Problem]:
+    """The problems of a benchmark file, in file order; a DataError naming the file, line and field on any bad row."""
     problems, seen = [], {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            missing = [field for field in REQUIRED_FIELDS if field not in row or row[field] is None]
-            if missing:
-                raise DataError(f"{where}: missing field {missing[0]!r} (every line needs {list(REQUIRED_FIELDS)})")
-            problem_id, problem, answer = row["id"], row["problem"], row["answer"]
-            if isinstance(problem_id, bool) or not isinstance(problem_id, (str, int)) or not str(problem_id).strip():
-                raise DataError(f"{where}: field 'id' must be a non-empty string or an integer, got {problem_id!r}")
-            if not isinstance(problem, str) or not problem.strip():
-                raise DataError(f"{where}: field 'problem' must be a non-empty string")
-            if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not answer_to_str(answer):
-                raise DataError(f"{where}: field 'answer' must be a non-empty string or a number, got {answer!r}")
-            problem_id = str(problem_id).strip()
-            if problem_id in seen:
-                raise DataError(f"{where}: duplicate id {problem_id!r} (first on line {seen[problem_id]})")
-            seen[problem_id] = line_no
-            problems.append(Problem(id=problem_id, problem=problem, answer=answer_to_str(answer)))
+    for line_no, where, row in json_rows(path):
+        problem = check_record(row.get("id"), row.get("problem"), row.get("answer"), where)
+        if problem.id in seen:
+            raise DataError(f"{where}: duplicate id {problem.id!r} (first on line {seen[problem.id]})")
+        seen[problem.id] = line_no
+        problems.append(problem)
     if not problems:
-        raise DataError(f"benchmark {name!r}: file {path} holds no problems")
+        raise DataError(f"{path}: holds no problems")
     return problems
+
+
+def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
+    """Benchmark `name` from `data_dir` when it has the file, else from the package."""
+    path, packaged = locate_benchmark(name, data_dir)
+    return Benchmark(name=name, path=path, packaged=packaged, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                     problems=tuple(read_benchmark_file(path)))
 
 
 def template_kwargs(prompt_format: str, enable_thinking: str = "auto") -> dict:

@@ -18,7 +18,8 @@ Two Pass@k estimators are reported because they answer different questions:
   its first k samples is correct. It depends on sample order, so it is noisy for k << n.
 - ``unbiased``: Chen et al. 2021 -- the probability that k samples drawn without replacement from the n available
   contain a correct one, 1 - C(n-c, k) / C(n, k). It uses all n samples for every k.
-Both agree at k = n. Every score here is a percentage.
+Both agree at k = n. Beside them, cons@k: a problem counts as solved when the majority answer of its k samples is
+correct (majority vote over the extracted answers). Every score here is a percentage.
 """
 
 from collections.abc import Sequence
@@ -65,11 +66,28 @@ def pass_at_k_first(correct: Sequence[bool], k: int) -> float:
     return float(any(correct[:k]))
 
 
-def benchmark_metrics(correct: Sequence[Sequence[bool]], k: int, greedy: Sequence[bool] | None = None) -> dict:
+def majority_correct(preds: Sequence[str], correct: Sequence[bool]) -> bool:
+    """Whether the majority answer among `preds` is correct: one problem's cons@k.
+
+    Votes are the extracted answers as strings (the reward's ``pred``); samples without an answer ("") do not vote,
+    and a problem where none answered counts as wrong. The vote is verl's own ``calc_maj_val`` (the majority vote of
+    its validation metrics): the most frequent answer, ties going to the one seen first, scored by the correctness of
+    its first sample (every sample with that answer string has the same grade). Answers that are equal but written
+    differently ("1/2", "\\frac{1}{2}") are different votes, as in verl.
+    """
+    from verl.trainer.ppo.metric_utils import calc_maj_val  # verl is heavy to import; only needed here
+
+    votes = [{"pred": pred, "correct": bool(ok)} for pred, ok in zip(preds, correct, strict=True) if pred]
+    return bool(votes) and bool(calc_maj_val(votes, vote_key="pred", val_key="correct"))
+
+
+def benchmark_metrics(correct: Sequence[Sequence[bool]], k: int, greedy: Sequence[bool] | None = None,
+                      preds: Sequence[Sequence[str]] | None = None) -> dict:
     """Scores of one model on one benchmark, from ``correct[q][j]`` (problem q, sample j; the first `k` are used).
 
-    Returns ``{"n_problems", "k", "avg@k", "pass@k_first": {k: %}, "pass@k_unbiased": {k: %}, "greedy_accuracy"}``;
-    ``greedy_accuracy`` is None unless `greedy` (one correctness per problem) is given.
+    Returns ``{"n_problems", "k", "avg@k", "pass@k_first": {k: %}, "pass@k_unbiased": {k: %}, "cons@k",
+    "greedy_accuracy"}``; ``cons@k`` is None unless `preds` (the extracted answers, shaped like `correct`) is given,
+    ``greedy_accuracy`` unless `greedy` (one correctness per problem) is.
     """
     if not correct:
         raise ValueError("no problems to score")
@@ -78,6 +96,8 @@ def benchmark_metrics(correct: Sequence[Sequence[bool]], k: int, greedy: Sequenc
         raise ValueError(f"problems {short[:5]} have fewer than k={k} samples")
     if greedy is not None and len(greedy) != len(correct):
         raise ValueError(f"{len(greedy)} greedy results for {len(correct)} problems")
+    if preds is not None and [len(row) for row in preds] != [len(row) for row in correct]:
+        raise ValueError("preds must have one answer per sample of correct")
     rows = [list(row[:k]) for row in correct]
     n_problems = len(rows)
     ks = k_grid(k)
@@ -89,6 +109,8 @@ def benchmark_metrics(correct: Sequence[Sequence[bool]], k: int, greedy: Sequenc
         "pass@k_unbiased": {
             j: 100.0 * sum(pass_at_k_unbiased(k, sum(row), j) for row in rows) / n_problems for j in ks
         },
+        "cons@k": None if preds is None else (
+            100.0 * sum(majority_correct(p[:k], row) for p, row in zip(preds, rows, strict=True)) / n_problems),
         "greedy_accuracy": None if greedy is None else 100.0 * sum(greedy) / n_problems,
     }
 
@@ -103,7 +125,10 @@ def average_metrics(per_benchmark: Sequence[dict]) -> dict:
     def mean(values):
         return sum(values) / n
 
-    greedy = [m["greedy_accuracy"] for m in per_benchmark]
+    def mean_or_none(key):
+        values = [m[key] for m in per_benchmark]
+        return None if any(v is None for v in values) else mean(values)
+
     return {
         "n_problems": sum(m["n_problems"] for m in per_benchmark),
         "k": first["k"],
@@ -112,5 +137,6 @@ def average_metrics(per_benchmark: Sequence[dict]) -> dict:
         "pass@k_unbiased": {
             j: mean([m["pass@k_unbiased"][j] for m in per_benchmark]) for j in first["pass@k_unbiased"]
         },
-        "greedy_accuracy": None if any(g is None for g in greedy) else mean(greedy),
+        "cons@k": mean_or_none("cons@k"),
+        "greedy_accuracy": mean_or_none("greedy_accuracy"),
     }

@@ -11,18 +11,21 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Reports: ``results.json`` (every sample's record, text-free), ``results.md`` (Table 2 layout) and ``passk.png``."""
+"""Reports: ``results.json`` (every sample's record, text-free), ``results.md`` (Table 2 layout, then intervals and
+paired comparisons) and ``passk.png``."""
 
 import json
 from pathlib import Path
 
 from .metrics import k_grid
+from .samples import write_atomic
+from .uncertainty import STATISTICS
 
 AVERAGE = "Average"
 
 
 def write_json(path: Path, results: dict) -> None:
-    path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    write_atomic(path, json.dumps(results, indent=1, ensure_ascii=False))
 
 
 def _cell(value: float | None) -> str:
@@ -63,6 +66,46 @@ def _table(results: dict, estimator: str) -> list[str]:
     return lines
 
 
+def _with_ci(value: float, interval: list[float]) -> str:
+    return f"{value:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
+
+
+def _uncertainty(results: dict) -> list[str]:
+    """One row per benchmark and model: each statistic with its interval; then the paired comparisons."""
+    k, u = results["protocol"]["k"], results["uncertainty"]
+    names = {"avg@k": f"Avg@{k}", "pass@k": f"Pass@{k}", "cons@k": f"cons@{k}"}
+    benchmarks = list(results["benchmarks"]) + ([AVERAGE] if len(results["benchmarks"]) > 1 else [])
+    level = f"{100 * u['level']:g}%"
+    lines = [
+        f"## How sure: {level} intervals",
+        "",
+        f"Percentile bootstrap over problems ({u['resamples']} replicates, seed {u['seed']}): each replicate redraws "
+        f"the benchmark's problems with replacement, each with its {k} samples. Pass@{k}: one of the first {k} samples "
+        f"is correct; cons@{k}: the most frequent answer among the {k} samples is correct.",
+        "",
+        "| Benchmark | Model | " + " | ".join(f"{names[s]} [{level} CI]" for s in STATISTICS) + " |",
+        "|" + "---|" * (2 + len(STATISTICS)),
+    ]
+    point = {"avg@k": lambda m: m["avg@k"], "pass@k": lambda m: m["pass@k_first"][k], "cons@k": lambda m: m["cons@k"]}
+    for bench in benchmarks:
+        for i, (label, model) in enumerate(results["models"].items()):
+            m = model["metrics"][bench]
+            cells = [_with_ci(point[s](m), m["ci"][s]) for s in STATISTICS]
+            lines.append("| " + " | ".join([bench if i == 0 else "", label, *cells]) + " |")
+    if results["comparisons"]:
+        lines += [
+            "",
+            f"## Paired differences (same problems, same replicates; {level} CI)",
+            "",
+            "| Benchmark | Difference | Metric | Value | CI | Verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in results["comparisons"]:
+            lines.append(f"| {c['benchmark']} | {c['other']} - {c['base']} | {names[c['statistic']]} | "
+                         f"{c['difference']:+.1f} | [{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}] | {c['verdict']} |")
+    return lines
+
+
 def write_markdown(path: Path, results: dict) -> None:
     p = results["protocol"]
     lines = [
@@ -82,8 +125,10 @@ def write_markdown(path: Path, results: dict) -> None:
         "",
         *_table(results, "pass@k_unbiased"),
         "",
+        *_uncertainty(results),
+        "",
     ]
-    path.write_text("\n".join(lines))
+    write_atomic(path, "\n".join(lines))
 
 
 def write_plot(path: Path, results: dict) -> None:

@@ -16,6 +16,7 @@
 A record is keyed by (problem id, sample index); a rerun generates only the keys that are missing, so it never
 duplicates a sample. A line cut short by a crash (the last line, without its newline) is dropped on load;
 anything else malformed is an error that names the file and line, since silently skipping it would bias the scores.
+Files that are rewritten rather than appended (``protocol.json``, the reports) are written atomically.
 """
 
 import json
@@ -39,19 +40,23 @@ class SampleStore:
     def _load(self) -> None:
         raw = self.path.read_bytes()
         complete = raw.endswith(b"\n")
-        lines = raw.decode("utf-8").split("\n")
+        lines = raw.split(b"\n")
         if complete:
             lines.pop()
         for line_no, line in enumerate(lines, start=1):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 if line_no == len(lines) and not complete:
-                    # An append interrupted mid-line: drop it now, so the next append starts on a fresh line.
+                    # An append interrupted mid-line (possibly mid-character): drop it now, so the next append starts
+                    # on a fresh line.
                     print(f"[eval] {self.path}: dropping the unfinished last line {line_no} (interrupted write)")
-                    self.path.write_bytes(raw[: len(raw) - len(line.encode("utf-8"))])
+                    self.path.write_bytes(raw[: len(raw) - len(line)])
                     return
-                raise StoreError(f"{self.path}, line {line_no}: not valid JSON; fix or delete the line") from None
+                what = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else "not valid JSON"
+                raise StoreError(f"{self.path}, line {line_no}: {what}; fix or delete the line") from None
+            if not isinstance(record, dict):
+                raise StoreError(f"{self.path}, line {line_no}: not a JSON object; fix or delete the line")
             missing = [field for field in RECORD_FIELDS if field not in record]
             if missing:
                 raise StoreError(f"{self.path}, line {line_no}: missing field {missing[0]!r}")
@@ -71,21 +76,34 @@ class SampleStore:
         """Write `records` durably (one write, flush + fsync), then index them."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
-            # One write call for the whole batch: a kill rarely leaves half a batch, which would shift the batch
-            # boundaries of the rerun (the HF backend seeds per batch).
+            # One write call for the whole batch: a kill rarely leaves half a batch, so a rerun cuts its batches
+            # where an uninterrupted run did (the seeds are per sample; the same batches also mean the same shapes).
             f.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
             f.flush()
             os.fsync(f.fileno())
         for record in records:
             self.records[(record["id"], record["sample"])] = record
 
-    def correctness(self, problem_ids: list[str], n: int) -> list[list[bool]]:
-        """``[problem][sample]`` correctness of the first `n` samples, in the order of `problem_ids`."""
+    def table(self, problem_ids: list[str], n: int, field: str) -> list[list]:
+        """``[problem][sample]`` values of `field` for the first `n` samples, in the order of `problem_ids`."""
         missing = [(pid, j) for pid in problem_ids for j in range(n) if (pid, j) not in self.records]
         if missing:
             pid, j = missing[0]
             raise StoreError(f"{self.path}: {len(missing)} samples missing, e.g. sample {j} of problem {pid!r}")
-        return [[bool(self.records[(pid, j)]["correct"]) for j in range(n)] for pid in problem_ids]
+        return [[self.records[(pid, j)][field] for j in range(n)] for pid in problem_ids]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a rerun after a kill) sees the old file or the new one, never a
+    mix: a temporary file beside it, fsynced, then renamed over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
 
 def check_protocol(model_dir: Path, protocol: dict, missing_means: dict | None = None) -> None:
@@ -95,7 +113,18 @@ def check_protocol(model_dir: Path, protocol: dict, missing_means: dict | None =
     """
     path = Path(model_dir) / "protocol.json"
     if path.exists():
-        stored = {**(missing_means or {}), **json.loads(path.read_text())}
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            recorded = None
+        if not isinstance(recorded, dict):
+            # Versions before the atomic write could leave it empty or cut short when killed while writing it.
+            raise StoreError(
+                f"{path} is empty or not a JSON object (a run killed while writing it leaves this), so the settings "
+                "of the samples beside it are unknown: delete it if you know they were made with the current "
+                "settings (the next run records them again), otherwise use another --output-dir"
+            )
+        stored = {**(missing_means or {}), **recorded}
         changed = {key: (stored.get(key), value) for key, value in protocol.items() if stored.get(key) != value}
         if changed:
             details = ", ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in changed.items())
@@ -104,5 +133,4 @@ def check_protocol(model_dir: Path, protocol: dict, missing_means: dict | None =
                 "or the same settings to resume"
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(protocol, indent=1))
+    write_atomic(path, json.dumps(protocol, indent=1))

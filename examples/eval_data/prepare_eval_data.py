@@ -11,12 +11,14 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Write the evaluation benchmarks as local JSONL files (``id``, ``problem``, ``answer``) from the Hugging Face Hub.
+"""Write evaluation benchmarks as local JSONL files (``id``, ``problem``, ``answer``) from the Hugging Face Hub.
 
     python examples/eval_data/prepare_eval_data.py --output-dir data/eval [--benchmarks aime24,aime25,amc23,math500]
 
-Then: ``python -m abc_grpo_verl.eval --data-dir data/eval ...``. Needs the ``datasets`` package and network
-access once; nothing is committed to this repository. The sources are the ones the paper cites (plus MATH-500):
+Not needed for the default evaluation: the package ships these benchmarks (from the authors' copies, see
+``abc_grpo_verl/evaluation/benchmarks/README.md``). This script writes the Hub's copies instead, for a
+``python -m abc_grpo_verl.eval --data-dir data/eval ...`` that should read those. Needs the ``datasets`` package
+and network access once. The sources are the ones the paper cites (plus MATH-500):
 
     aime24   HuggingFaceH4/aime_2024  split train   30 problems
     aime25   opencompass/AIME2025     configs AIME2025-I + AIME2025-II, split test   15 + 15
@@ -24,7 +26,8 @@ access once; nothing is committed to this repository. The sources are the ones t
     math500  HuggingFaceH4/MATH-500   split test    500
 
 Column names differ between these datasets (``problem`` or ``question``; ``id``, ``unique_id`` or none), so each
-row's fields are looked up by the candidates below; a dataset without any of them fails with the columns it has.
+row's fields are looked up by the candidates below; a dataset without any of them fails with the columns it has,
+and a row whose problem or answer is missing, empty or not a scalar fails with the dataset, row and field.
 """
 
 import argparse
@@ -33,7 +36,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from abc_grpo_verl.evaluation.data import KNOWN_BENCHMARKS, answer_to_str, parse_benchmark_names
+from abc_grpo_verl.evaluation.data import DataError, check_record, parse_benchmark_names
 
 PROBLEM_COLUMNS = ("problem", "question")
 ANSWER_COLUMNS = ("answer",)
@@ -54,7 +57,6 @@ SOURCES = {
     "amc23": Source("math-ai/amc23", (None,), "test", 40),
     "math500": Source("HuggingFaceH4/MATH-500", (None,), "test", 500),
 }
-assert tuple(SOURCES) == KNOWN_BENCHMARKS
 
 
 def _column(columns, candidates, what: str, where: str) -> str | None:
@@ -67,8 +69,8 @@ def _column(columns, candidates, what: str, where: str) -> str | None:
 def normalize_rows(rows: list[dict], where: str, id_prefix: str) -> list[dict]:
     """Rows of one dataset split -> ``{"id", "problem", "answer"}`` records.
 
-    Rows without an id column get ``<id_prefix>-<1-based row number>``; answers go through the same
-    ``answer_to_str`` as the loader (so 27.0 becomes "27").
+    Rows without an id column get ``<id_prefix>-<1-based row number>``; every row goes through the loader's own
+    ``check_record`` (so 27.0 becomes "27", and a null, empty or list-valued field is a DataError naming the row).
     """
     if not rows:
         raise ValueError(f"{where}: no rows")
@@ -76,14 +78,12 @@ def normalize_rows(rows: list[dict], where: str, id_prefix: str) -> list[dict]:
     problem_col = _column(columns, PROBLEM_COLUMNS, "problem", where)
     answer_col = _column(columns, ANSWER_COLUMNS, "answer", where)
     id_col = _column(columns, ID_COLUMNS, "id", where)
-    return [
-        {
-            "id": str(row[id_col]) if id_col else f"{id_prefix}-{i}",
-            "problem": row[problem_col],
-            "answer": answer_to_str(row[answer_col]),
-        }
-        for i, row in enumerate(rows, start=1)
-    ]
+    records = []
+    for i, row in enumerate(rows, start=1):
+        problem = check_record(row[id_col] if id_col else f"{id_prefix}-{i}", row.get(problem_col),
+                               row.get(answer_col), f"{where}, row {i}")
+        records.append({"id": problem.id, "problem": problem.problem, "answer": problem.answer})
+    return records
 
 
 def fetch(name: str) -> list[dict]:
@@ -106,15 +106,22 @@ def fetch(name: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--benchmarks", default=",".join(KNOWN_BENCHMARKS))
+    parser.add_argument("--benchmarks", default=",".join(SOURCES))
     args = parser.parse_args(argv)
-    names = parse_benchmark_names(args.benchmarks)
+    try:
+        names = parse_benchmark_names(args.benchmarks)
+    except DataError as e:
+        parser.error(str(e))
     unknown = [name for name in names if name not in SOURCES]
     if unknown:
         parser.error(f"--benchmarks: no hub source for {unknown}; known: {list(SOURCES)}")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
-        records = fetch(name)
+        try:
+            records = fetch(name)
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         path = args.output_dir / f"{name}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
         print(f"{name}: {len(records)} problems -> {path}")
