@@ -47,12 +47,12 @@ BOUND_FIELDS = {
 }
 
 
-def parse_switch(name: str, value: Any, default: bool, where: str = "environment variable") -> bool:
-    """`value` of the switch `name` as a bool: 0/1/true/false, any case; anything else raises ValueError."""
+def parse_switch(label: str, value: Any, default: bool) -> bool:
+    """`value` of a switch as a bool: 0/1/true/false, any case; anything else raises ValueError naming `label`."""
     if isinstance(value, str) and value.lower() in SWITCH_VALUES:
         return SWITCH_VALUES[value.lower()]
     raise ValueError(
-        f"{where} {name}={value!r} is invalid: valid values are 0, 1, true, false (any case), "
+        f"{label}={value!r} is invalid: valid values are 0, 1, true, false (any case), "
         f"or unset for the default ({int(default)})"
     )
 
@@ -63,7 +63,7 @@ def env_switch(name: str, default: bool) -> bool:
     One parser for every ``ABC_GRPO_*`` switch, so ``''``, ``yes`` or ``2`` are errors everywhere, never a silent 0.
     """
     value = os.environ.get(name)
-    return default if value is None else parse_switch(name, value, default)
+    return default if value is None else parse_switch(f"environment variable {name}", value, default)
 
 
 # YAML's spellings of +infinity; on the command line hydra passes `.inf` through as a string.

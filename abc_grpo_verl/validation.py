@@ -273,7 +273,11 @@ def user_origins(key: str) -> list[str] | None:
         loaded = loader.repository.load_config(default.config_path)
         if loaded is None or _is_packaged(loaded.path):
             continue
-        if OmegaConf.select(loaded.config, key[len(package) + 1:] if package else key, default=None) is not None:
+        # as written: an interpolation counts as set, and is not resolved against a file that cannot resolve it
+        node = OmegaConf.to_container(loaded.config, resolve=False)
+        for part in (key[len(package) + 1:] if package else key).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
             origins.append(f"config file {loaded.path.removeprefix('file://')}/{default.config_path}.yaml")
     return origins
 
