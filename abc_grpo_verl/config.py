@@ -19,6 +19,7 @@ rejects bad values when the config is built: on the driver in verl's ``validate_
 """
 
 import math
+import os
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Optional
@@ -30,6 +31,13 @@ from abc_grpo_verl.core import RATIO_LEVELS, ClipBounds
 POLICY_LOSS_KEY = "actor_rollout_ref.actor.policy_loss"
 ACTOR_KEY = "actor_rollout_ref.actor"
 
+# The environment switches this package reads, with their defaults (unset = default).
+COMPILE_ENV = "ABC_GRPO_COMPILE"  # 1: the loss step runs through torch.compile (fused kernels)
+DRY_RUN_ENV = "ABC_GRPO_DRY_RUN"  # 1: stop after the checks, before Ray, and print the resolved essentials
+PREFLIGHT_ENV = "ABC_GRPO_PREFLIGHT"  # 0: leave verl's validate_config unwrapped (the plugin only registers)
+ENV_SWITCHES = {COMPILE_ENV: False, DRY_RUN_ENV: False, PREFLIGHT_ENV: True}
+SWITCH_VALUES = {"1": True, "true": True, "0": False, "false": False}
+
 # field -> (paper symbol, quadrant it bounds, actor field it defaults to)
 BOUND_FIELDS = {
     "clip_pos_high": ("eps1", "Q1: A>0, r above 1+eps1", "clip_ratio_high"),
@@ -37,6 +45,25 @@ BOUND_FIELDS = {
     "clip_neg_high": ("eps3", "Q4: A<0, r above 1+eps3", "clip_ratio_high"),
     "clip_neg_low": ("eps4", "Q3: A<0, r below 1-eps4", "clip_ratio_low"),
 }
+
+
+def parse_switch(label: str, value: Any, default: bool) -> bool:
+    """`value` of a switch as a bool: 0/1/true/false, any case; anything else raises ValueError naming `label`."""
+    if isinstance(value, str) and value.lower() in SWITCH_VALUES:
+        return SWITCH_VALUES[value.lower()]
+    raise ValueError(
+        f"{label}={value!r} is invalid: valid values are 0, 1, true, false (any case), "
+        f"or unset for the default ({int(default)})"
+    )
+
+
+def env_switch(name: str, default: bool) -> bool:
+    """The environment switch `name`: `default` when unset, else :func:`parse_switch` of its value.
+
+    One parser for every ``ABC_GRPO_*`` switch, so ``''``, ``yes`` or ``2`` are errors everywhere, never a silent 0.
+    """
+    value = os.environ.get(name)
+    return default if value is None else parse_switch(f"environment variable {name}", value, default)
 
 
 # YAML's spellings of +infinity; on the command line hydra passes `.inf` through as a string.

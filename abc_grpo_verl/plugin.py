@@ -13,21 +13,33 @@
 # limitations under the License.
 """The ``verl.plugins`` entry point: ``import verl`` imports this module in every process.
 
-verl catches an entry point's exception and logs it at DEBUG level only, so a broken install would surface
-much later as "Unsupported loss mode: abc_grpo" inside an actor worker, after a full rollout. This module logs
-the failure at ERROR level, with its traceback, before verl swallows it. For a hard failure instead, also set
-``VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin``: verl imports that without catching (the packaged trainer
-config sets it for every Ray worker).
+Two things happen here, nothing else:
+
+1. The ``abc_grpo`` policy loss and advantage estimator are registered with verl (importing ``algos``). verl
+   catches an entry point's exception and logs it at DEBUG level only, so a broken install would surface much later
+   as "Unsupported loss mode: abc_grpo" inside an actor worker; this module logs the failure at ERROR level, with
+   its traceback, before verl swallows it. For a hard failure instead, also set
+   ``VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin``: verl imports that without catching (the packaged trainer
+   config sets it for every Ray worker).
+2. ``verl.utils.config.validate_config`` (and its re-export ``verl.utils.validate_config``) is replaced by a wrapper
+   that runs :func:`abc_grpo_verl.validation.validate`: this package's preflight, then verl's own function
+   unchanged. verl's ``main_ppo`` binds the name when it is imported, which is after ``import verl`` has run this
+   module, so plain ``python -m verl.trainer.main_ppo`` runs the checks on the driver, before Ray.
+   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is. If verl moves or renames it, an ERROR says so.
 """
 
+import functools
 import logging
 
 from abc_grpo_verl import __version__
+from abc_grpo_verl.config import ENV_SWITCHES, PREFLIGHT_ENV, env_switch
+
+logger = logging.getLogger("abc_grpo_verl")
 
 try:
     from abc_grpo_verl import algos  # noqa: F401  (importing registers the loss and the estimator)
 except Exception:
-    logging.getLogger("abc_grpo_verl").exception(
+    logger.exception(
         "abc_grpo_verl %s failed to register the 'abc_grpo' policy loss and advantage estimator with verl; "
         "runs using them will fail with 'Unsupported loss mode'. Fix the import error above.",
         __version__,
@@ -45,3 +57,50 @@ def registration_errors() -> list[str]:
     if core_algos.ADV_ESTIMATOR_REGISTRY.get(algos.NAME) is not algos.compute_abc_grpo_outcome_advantage:
         errors.append(f"verl's advantage-estimator registry does not hold this plugin's '{algos.NAME}' estimator")
     return errors
+
+
+def install_preflight() -> bool:
+    """Wrap verl's ``validate_config`` once (a reload or a second import keeps the first wrapper).
+
+    Returns whether verl's function is wrapped now.
+    """
+    try:
+        enabled = env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
+    except ValueError as error:
+        # an exception here would be swallowed by verl; the preflight itself reports the bad value as an error
+        logger.error("abc_grpo_verl: %s", error)
+        enabled = True
+    if not enabled:
+        logger.info("abc_grpo_verl: %s=0: verl's validate_config is left as it is; no ABC-GRPO preflight",
+                    PREFLIGHT_ENV)
+        return False
+    try:
+        from verl import utils as verl_utils
+        from verl.utils import config as verl_config
+
+        original = verl_config.validate_config
+    except (ImportError, AttributeError) as error:
+        logger.error(
+            "abc_grpo_verl %s: verl.utils.config.validate_config is gone from this verl (%s): plain verl.trainer."
+            "main_ppo will NOT run the ABC-GRPO preflight (algorithm.policy_loss is not honoured, bad bounds reach "
+            "the workers). Use `python -m abc_grpo_verl.train` or update abc-grpo-verl.",
+            __version__, error,
+        )
+        return False
+    if getattr(original, "abc_grpo_verl_preflight", False):
+        return True
+
+    @functools.wraps(original)
+    def validate_config(*args, **kwargs):
+        from abc_grpo_verl.validation import validate
+
+        return validate(original, *args, **kwargs)
+
+    validate_config.abc_grpo_verl_preflight = True
+    verl_config.validate_config = validate_config
+    if getattr(verl_utils, "validate_config", None) is original:
+        verl_utils.validate_config = validate_config
+    return True
+
+
+install_preflight()

@@ -142,5 +142,11 @@ launch() {
     trainer.total_epochs="${TOTAL_EPOCHS}"
   )
 
-  python3 -m abc_grpo_verl.train "${common_overrides[@]}" "${loss_overrides[@]}" "$@"
+  # PYTHON if set; else python3 when it has this package (an activated env); else the project's .venv (`make setup`)
+  local python=${PYTHON:-python3} venv_python
+  venv_python="$(dirname "${BASH_SOURCE[0]}")/../.venv/bin/python"
+  if [[ -z "${PYTHON:-}" && -x "${venv_python}" ]] && ! python3 -c "import abc_grpo_verl" 2>/dev/null; then
+    python=${venv_python}
+  fi
+  "${python}" -m abc_grpo_verl.train "${common_overrides[@]}" "${loss_overrides[@]}" "$@"
 }

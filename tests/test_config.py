@@ -3,13 +3,12 @@
 import math
 
 import pytest
-from hydra.errors import ConfigCompositionException
 from verl.utils.config import omega_conf_to_dataclass
 from verl.workers.config import PolicyLossConfig
 
-from abc_grpo_verl.config import ABCPolicyLossConfig, resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.config import ABCPolicyLossConfig, env_switch, resolve_bounds, resolve_ratio_level
 from abc_grpo_verl.core import ClipBounds
-from abc_grpo_verl.train import compose_config
+from tests.hydra_apps import compose
 from tests.support import make_actor_config
 
 KEY = "actor_rollout_ref.actor.policy_loss"
@@ -76,9 +75,9 @@ def test_defaulted_width_out_of_range_names_the_actor_key():
 
 
 def test_packaged_config_composes_and_converts_through_verl():
-    cfg = compose_config([f"{KEY}.clip_neg_high=0.35", f"{KEY}.clip_pos_low=1", f"{KEY}.ratio_level=sequence",
-                          *MICRO_BATCHES])
-    assert cfg.algorithm.adv_estimator == "abc_grpo"
+    cfg = compose("abc_grpo_trainer", [f"{KEY}.clip_neg_high=0.35", f"{KEY}.clip_pos_low=1",
+                                       f"{KEY}.ratio_level=sequence", *MICRO_BATCHES])
+    assert cfg.algorithm.adv_estimator == "abc_grpo" and cfg.algorithm.policy_loss is None
     assert cfg.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
     assert cfg.critic.enable is False and cfg.actor_rollout_ref.rollout.n == 8
     # the object verl's actor worker builds (engine_workers: omega_conf_to_dataclass(config.actor))
@@ -88,20 +87,27 @@ def test_packaged_config_composes_and_converts_through_verl():
     assert actor.policy_loss.ratio_level == "sequence"
 
 
-def test_alias_sets_verl_loss_mode_and_conflicts_fail():
-    assert compose_config(["algorithm.policy_loss=vanilla"]).actor_rollout_ref.actor.policy_loss.loss_mode == "vanilla"
-    same = compose_config(["+algorithm.policy_loss=abc_grpo", f"{KEY}.loss_mode=abc_grpo"])
-    assert "policy_loss" not in same.algorithm
-    with pytest.raises(ValueError, match="disagree"):
-        compose_config(["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"])
-
-
-def test_key_typo_fails_at_compose_time():
-    with pytest.raises(ConfigCompositionException, match="clip_neg_hgh"):
-        compose_config([f"{KEY}.clip_neg_hgh=0.3"])
-
-
 def test_bad_value_fails_when_verl_builds_the_actor_config():
-    cfg = compose_config([f"{KEY}.clip_pos_low=1.5", *MICRO_BATCHES])
+    cfg = compose("abc_grpo_trainer", [f"{KEY}.clip_pos_low=1.5", *MICRO_BATCHES])
     with pytest.raises(Exception, match=rf"{KEY}.clip_pos_low=1.5 is invalid"):
         omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", False), ("1", True), ("true", True), ("FALSE", False),
+                                                 ("True", True), (None, "default")])
+def test_env_switch_reads_0_1_true_false_in_any_case(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("ABC_GRPO_TEST_SWITCH", raising=False)
+    else:
+        monkeypatch.setenv("ABC_GRPO_TEST_SWITCH", value)
+    for default in (False, True):
+        assert env_switch("ABC_GRPO_TEST_SWITCH", default) is (default if expected == "default" else expected)
+
+
+@pytest.mark.parametrize("value", ["", " 1", "2", "yes", "on", "1.0", "none"])
+def test_env_switch_refuses_anything_else_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("ABC_GRPO_TEST_SWITCH", value)
+    with pytest.raises(ValueError) as error:
+        env_switch("ABC_GRPO_TEST_SWITCH", True)
+    assert str(error.value) == (f"environment variable ABC_GRPO_TEST_SWITCH={value!r} is invalid: valid values are "
+                                "0, 1, true, false (any case), or unset for the default (1)")

@@ -1,4 +1,9 @@
-"""The launcher's preflight and dry run: valid configs print resolved numbers and exit 0; bad ones exit 2, named."""
+"""The launcher, a hydra app: hydra's flags, config files of the user's, the alias, the preflight and the dry run.
+
+Most tests run the app in this process on a command line (``tests/hydra_apps.py``), with verl's ``run_ppo``
+recorded instead of started: a valid config reaches it (the object the TaskRunner would receive), a bad one exits 2
+before it, naming the key.
+"""
 
 import subprocess
 import sys
@@ -8,112 +13,215 @@ import ray
 import torch
 
 from abc_grpo_verl.train import main
+from tests.hydra_apps import MICRO_BATCHES, run_app, write_dataset, write_user_configs
 
 KEY = "actor_rollout_ref.actor.policy_loss"
-MICRO_BATCHES = ["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
-                 "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2"]
-
-
-def essentials(stdout):
-    """The `key = value` lines the launcher prints."""
-    lines = [line.strip().split(" = ", 1) for line in stdout.splitlines() if " = " in line]
-    return {key.strip(): value for key, value in lines}
+BOUNDS = ("clip_pos_high", "clip_pos_low", "clip_neg_high", "clip_neg_low")
 
 
 @pytest.fixture
-def dry_run(monkeypatch, capsys):
-    monkeypatch.setenv("ABC_GRPO_DRY_RUN", "1")
-
-    def run(*overrides):
-        status = main([*MICRO_BATCHES, *overrides])
-        out = capsys.readouterr()
-        return status, essentials(out.out), out.err
+def launch(tmp_path):
+    def run(*argv, env=None):
+        return run_app(main, [*argv, *MICRO_BATCHES], tmp_path / "run", env=env)
 
     return run
 
 
-def test_dry_run_prints_resolved_numbers_without_ray_or_gpu(dry_run):
-    status, values, _ = dry_run(f"{KEY}.clip_neg_high=0.35", "actor_rollout_ref.actor.clip_ratio_low=0.1",
-                                "actor_rollout_ref.model.path=/models/Qwen3-8B", "data.train_files=[/d/a.parquet]")
-    assert status == 0
+@pytest.fixture
+def resources(tmp_path):
+    """Overrides naming data files and a model directory that exist, as a dry run checks them."""
+    train, val = write_dataset(tmp_path / "d" / "train.parquet"), write_dataset(tmp_path / "d" / "val.parquet")
+    model = tmp_path / "Qwen3-8B"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return [f"data.train_files=[{train}]", f"data.val_files={val}", f"actor_rollout_ref.model.path={model}"]
+
+
+def test_dry_run_prints_resolved_numbers_without_ray_or_gpu(launch, resources, tmp_path):
+    result = launch(f"{KEY}.clip_neg_high=0.35", "actor_rollout_ref.actor.clip_ratio_low=0.1", *resources,
+                    env={"ABC_GRPO_DRY_RUN": "1"})
+    assert result.status == 0 and result.config is None, result.err
+    values = result.essentials()
     assert values[f"{KEY}.loss_mode"] == "abc_grpo" and values["algorithm.adv_estimator"] == "abc_grpo"
-    assert [values[f"{KEY}.{k}"] for k in ("clip_pos_high", "clip_pos_low", "clip_neg_high", "clip_neg_low")] == [
-        "0.2", "0.1", "0.35", "0.1"]
+    assert [values[f"{KEY}.{k}"] for k in BOUNDS] == ["0.2", "0.1", "0.35", "0.1"]
     assert values[f"{KEY}.ratio_level"] == "token"
     assert values["actor_rollout_ref.rollout.n"] == "8"
-    assert values["actor_rollout_ref.model.path"] == "/models/Qwen3-8B"
-    assert values["data.train_files"] == "['/d/a.parquet']"
+    assert values["actor_rollout_ref.model.path"] == str(tmp_path / "Qwen3-8B")
+    assert values["data.train_files"] == f"['{tmp_path / 'd' / 'train.parquet'}']"
     assert values["actor_rollout_ref.actor.use_kl_loss"] == "False" and values["critic.enable"] == "False"
+    assert "configuration is valid; not starting Ray" in result.out
+    # the one-line summary, with the four bounds as numbers
+    assert ("loss_mode=abc_grpo, clip_pos_high (eps1)=0.2, clip_pos_low (eps2)=0.1, clip_neg_high (eps3)=0.35, "
+            "clip_neg_low (eps4)=0.1, ratio_level=token, adv_estimator=abc_grpo") in result.log
     assert not ray.is_initialized() and not torch.cuda.is_initialized()
 
 
-def test_alias_selects_the_baseline(dry_run):
-    status, values, _ = dry_run("algorithm.policy_loss=vanilla", "algorithm.adv_estimator=grpo",
-                                "actor_rollout_ref.actor.clip_ratio_c=1.2")
-    assert status == 0
-    assert values[f"{KEY}.loss_mode"] == "vanilla" and values["actor_rollout_ref.actor.clip_ratio_c"] == "1.2"
-    assert f"{KEY}.clip_pos_high" not in values
+def test_a_valid_config_reaches_run_ppo_with_the_alias_consumed(launch):
+    result = launch("algorithm.policy_loss=vanilla", "algorithm.adv_estimator=grpo",
+                    "actor_rollout_ref.actor.clip_ratio_c=1.2")
+    assert result.status == 0, result.err
+    policy_loss = result.config.actor_rollout_ref.actor.policy_loss
+    assert policy_loss.loss_mode == "vanilla" and result.config.actor_rollout_ref.actor.clip_ratio_c == 1.2
+    assert "policy_loss" not in result.config.algorithm  # verl's AlgoConfig would refuse it
+    assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
+def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
+    result = launch(f"{KEY}.loss_mode=vanilla", "algorithm.adv_estimator=grpo")
+    assert result.status == 0, result.err
+    assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "vanilla"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
     ([f"{KEY}.clip_pos_low=0"], f"{KEY}.clip_pos_low=0 is invalid: eps2 must be in (0, 1]"),
     ([f"{KEY}.clip_neg_high=-1"], f"{KEY}.clip_neg_high=-1 is invalid: eps3 must be in (0, .inf]"),
     (["actor_rollout_ref.actor.clip_ratio_high=0"], "actor_rollout_ref.actor.clip_ratio_high=0 is invalid as the "
                                                     f"default of {KEY}.clip_pos_high"),
-    ([f"{KEY}.clip_neg_hgh=0.3"], "Could not override 'actor_rollout_ref.actor.policy_loss.clip_neg_hgh'"),
     (["actor_rollout_ref.rollout.n=1"],
      "actor_rollout_ref.rollout.n=1 is invalid with algorithm.adv_estimator=abc_grpo"),
+    (["actor_rollout_ref.rollout.n=2.5"], "actor_rollout_ref.rollout.n=2.5 is invalid: the number of responses per "
+                                          "prompt must be an integer >= 1"),
     (["critic.enable=true"], "critic.enable=True builds a critic"),
     (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"],
      "bypass_mode=true with trainer.use_v1=false replaces the policy loss"),
     (["actor_rollout_ref.rollout.multi_turn.enable=true"], "set algorithm.adv_estimator=grpo"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.ratio_level=sequence"], f"{KEY}.ratio_level=sequence only apply to"),
-    (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"], "disagree"),
-    ([f"{KEY}.loss_mode=abc_gpro"], f"{KEY}.loss_mode='abc_gpro' is not a registered policy loss"),
-    (["algorithm.adv_estimator=abc"], "algorithm.adv_estimator='abc' is not a registered advantage estimator"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.clip_neg_high=0.2"], "only apply to"),
+    (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"],
+     f"algorithm.policy_loss=vanilla (from command line algorithm.policy_loss=vanilla) and {KEY}.loss_mode=abc_grpo "
+     f"(from command line {KEY}.loss_mode=abc_grpo) disagree"),
+    ([f"{KEY}.loss_mode=abc_gpro"], f"{KEY}.loss_mode='abc_gpro' is not a registered policy loss; valid: ["),
+    (["algorithm.policy_loss=abc_gpro"], f"{KEY}.loss_mode='abc_gpro' is not a registered policy loss"),
+    (["algorithm.adv_estimator=abc"], "algorithm.adv_estimator='abc' is not a registered advantage estimator"),
+    (["+algorithm.policyloss=vanilla"], "algorithm.policyloss is not a key verl or abc_grpo_verl reads: did you mean "
+                                        "algorithm.policy_loss?"),
+    (["+algorithm.clip_neg_high=0.3"], f"algorithm.clip_neg_high=0.3 is misplaced: neither verl nor abc_grpo_verl "
+                                       f"reads it there; it belongs in {KEY}.clip_neg_high"),
+    (["+algorithm.clip_neg_hgh=0.3"], f"did you mean {KEY}.clip_neg_high?"),
+    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a policy_loss key; did you mean {KEY}.clip_neg_high?"),
+    (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
+     "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
+    (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1"],
+     "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1 is of type int: Ray takes environment variables as "
+     "strings only"),
     (["trainer.n_gpus_per_node=7"], "must be divisible"),  # verl's own validate_config
-    (["--bogus"], "unknown option"),
 ])
-def test_misconfiguration_exits_2_with_the_key_named(dry_run, overrides, message):
-    status, _, err = dry_run(*overrides)
-    assert status == 2
-    assert "abc_grpo_verl: configuration error" in err
-    assert message in err
+def test_misconfiguration_exits_2_before_ray_with_the_key_named(launch, argv, message):
+    result = launch(*argv)
+    assert (result.status, result.config) == (2, None)
+    assert "abc_grpo_verl: configuration error" in result.err
+    assert message in result.err
 
 
-def test_bypass_mode_is_allowed_on_the_v1_trainer(dry_run):
+@pytest.mark.parametrize(("name", "value"), [("ABC_GRPO_COMPILE", "2"), ("ABC_GRPO_COMPILE", "yes"),
+                                             ("ABC_GRPO_COMPILE", ""), ("ABC_GRPO_DRY_RUN", ""),
+                                             ("ABC_GRPO_DRY_RUN", "on")])
+def test_a_bad_environment_switch_fails_the_check(launch, name, value):
+    result = launch(env={name: value})
+    assert result.status == 2
+    assert f"environment variable {name}={value!r} is invalid: valid values are 0, 1, true, false (any case)" in (
+        result.err)
+
+
+def test_hydra_rejects_unknown_keys_and_flags(launch):
+    typo = launch(f"{KEY}.clip_neg_hgh=0.3")
+    assert typo.status == 1 and f"Could not override '{KEY}.clip_neg_hgh'" in typo.err
+    assert launch("--bogus").status == 2  # argparse, as for main_ppo
+
+
+def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch):
+    result = launch("+algorithm.my_recipe_knob=3", "+algorithm.adv_estimater=grpo")
+    assert result.status == 0 and result.config is not None
+    assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig, so verl ignores it" in result.log
+    assert "algorithm.adv_estimater is not a field of verl's AlgoConfig, so verl ignores it; did you mean " \
+           "algorithm.adv_estimator?" in result.log
+
+
+def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):
     """The V1 trainer keeps abc_grpo and only uses the rollout log-probs as the old policy."""
-    status, values, _ = dry_run("algorithm.rollout_correction.bypass_mode=true")
-    assert status == 0 and values[f"{KEY}.loss_mode"] == "abc_grpo"
+    result = launch("algorithm.rollout_correction.bypass_mode=true")
+    assert result.status == 0 and result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
 
 
-def test_sequence_ratio_without_sequence_aggregation_is_a_notice(monkeypatch, capsys):
-    monkeypatch.setenv("ABC_GRPO_DRY_RUN", "1")
-    assert main([*MICRO_BATCHES, f"{KEY}.ratio_level=sequence"]) == 0
-    assert "NOTICE: actor_rollout_ref.actor.policy_loss.ratio_level=sequence" in capsys.readouterr().out
-    assert main([*MICRO_BATCHES, f"{KEY}.ratio_level=sequence",
-                 "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean"]) == 0
-    assert "NOTICE" not in capsys.readouterr().out
+def test_sequence_ratio_without_sequence_aggregation_is_a_notice(launch):
+    assert f"{KEY}.ratio_level=sequence with" in launch(f"{KEY}.ratio_level=sequence").log
+    assert "ratio_level=sequence with" not in launch(f"{KEY}.ratio_level=sequence",
+                                                     "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean").log
 
 
-def test_a_bad_config_fails_before_ray_even_without_dry_run(monkeypatch, capsys):
-    monkeypatch.delenv("ABC_GRPO_DRY_RUN", raising=False)
-    assert main([*MICRO_BATCHES, f"{KEY}.clip_pos_low=2"]) == 2
-    assert not ray.is_initialized()
-
-
-def test_registry_check_names_the_fallback(dry_run, monkeypatch):
+def test_registry_check_names_the_fallback(launch, monkeypatch):
     from verl.trainer.ppo import core_algos
 
     monkeypatch.delitem(core_algos.ADV_ESTIMATOR_REGISTRY, "abc_grpo")
-    status, _, err = dry_run()
-    assert status == 2 and "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin" in err
+    result = launch()
+    assert result.status == 2 and "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin" in result.err
 
 
-def test_python_dash_m_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "abc_grpo_verl.train", *MICRO_BATCHES],
+def test_a_loss_registered_only_in_the_ray_workers_is_a_notice(launch):
+    result = launch("algorithm.policy_loss=my_loss", "algorithm.adv_estimator=grpo",
+                    "ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES='abc_grpo_verl.plugin,my_pkg'")
+    assert result.status == 0
+    assert f"{KEY}.loss_mode='my_loss' is not a registered policy loss in this process; the Ray workers import " \
+           "my_pkg" in result.log
+
+
+def test_hydra_flags(launch):
+    help_ = launch("--help")
+    assert help_.status == 0 and "== Config ==" in help_.out and "loss_mode: abc_grpo" in help_.out
+    job = launch("--cfg", "job")
+    assert job.status == 0 and "adv_estimator: abc_grpo" in job.out and "policy_loss: null" in job.out
+    info = launch("--info", "searchpath")
+    assert info.status == 0 and "pkg://abc_grpo_verl.conf" in info.out and "pkg://verl.trainer.config" in info.out
+
+
+def test_verls_own_config_by_package_path(launch):
+    result = launch("--config-path", "pkg://verl.trainer.config", "--config-name", "ppo_trainer",
+                    "algorithm.adv_estimator=grpo", "+algorithm.policy_loss=abc_grpo")
+    assert result.status == 0, result.err
+    assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
+
+
+@pytest.fixture
+def user_configs(tmp_path):
+    return write_user_configs(tmp_path / "conf")
+
+
+@pytest.mark.parametrize("flags", [("--config-path", "--config-name"), ("-cp", "-cn")])
+def test_a_user_yaml_extending_abc_grpo_trainer(launch, user_configs, flags):
+    result = launch(flags[0], str(user_configs), flags[1], "extends_abc")
+    assert result.status == 0, result.err
+    policy_loss = result.config.actor_rollout_ref.actor.policy_loss
+    assert (policy_loss.loss_mode, policy_loss.clip_neg_high, result.config.algorithm.adv_estimator) == (
+        "abc_grpo", 0.28, "abc_grpo")
+
+
+def test_a_user_yaml_extending_verls_ppo_trainer_with_the_alias(launch, user_configs):
+    result = launch("-cp", str(user_configs), "-cn", "alias_in_yaml")
+    assert result.status == 0, result.err
+    assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
+    assert "policy_loss" not in result.config.algorithm
+
+
+def test_a_conflict_inside_a_user_yaml_names_the_file(launch, user_configs):
+    result = launch("-cp", str(user_configs), "-cn", "both_in_yaml")
+    assert result.status == 2
+    where = f"config file {user_configs}/both_in_yaml.yaml"
+    assert f"algorithm.policy_loss=abc_grpo (from {where}) and {KEY}.loss_mode=vanilla (from {where}) disagree" in (
+        result.err)
+
+
+def test_a_bad_config_fails_before_ray_even_without_dry_run(launch):
+    result = launch(f"{KEY}.clip_pos_low=2", env={"ABC_GRPO_DRY_RUN": None})
+    assert (result.status, result.config) == (2, None)
+    assert not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_python_dash_m_entry_point(resources, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "abc_grpo_verl.train", *MICRO_BATCHES, *resources],
                             env={"ABC_GRPO_DRY_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "configuration is valid; not starting Ray" in result.stdout
+    # hydra's own logging is on here: the summary line reaches the console
+    assert "abc_grpo_verl checked the config: loss_mode=abc_grpo" in result.stdout

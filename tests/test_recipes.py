@@ -1,14 +1,12 @@
-"""Recipes: every script dry-runs through the launcher and resolves to the run it claims; matched runs differ only
-in the loss; unknown keys fail.
+"""Recipes: every script runs through the launcher and resolves to the run it claims; matched runs differ only
+in the loss; unknown keys fail; a recipe dry-runs right after the README's setup.
 
-Each script really runs under bash, with a stand-in `python3` on PATH that records the arguments it is given; the
-launcher then dry-runs those arguments in this process (composition, preflight and verl's validate_config, as
-`python3 -m abc_grpo_verl.train` would, without paying a fresh interpreter per recipe). Two tests run a script
-end to end with the real interpreter.
+Each script really runs under bash, with PYTHON pointing at a stand-in that records the arguments it is given; the
+launcher then runs those arguments in this process with verl's run_ppo recorded (composition, the preflight and
+verl's validate_config, as `python -m abc_grpo_verl.train` would, without paying a fresh interpreter per recipe):
+the config a test inspects is the object the TaskRunner would receive. Two tests run a script end to end.
 """
 
-import contextlib
-import io
 import os
 import stat
 import subprocess
@@ -19,11 +17,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from abc_grpo_verl import reward
-from abc_grpo_verl.train import compose_config, main
+from abc_grpo_verl.train import main
+from abc_grpo_verl.validation import resolved_essentials
+from tests.hydra_apps import run_app, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
-DATA_DIR = "/data/abc"  # never read: a dry run loads nothing
+DATA_DIR = "/data/abc"  # never read: only the dry run opens data files
 KEY = "actor_rollout_ref.actor.policy_loss"
 BOUNDS = ("clip_pos_high", "clip_pos_low", "clip_neg_high", "clip_neg_low")
 GSM8K_MATH = (f"['{DATA_DIR}/gsm8k/train.parquet', '{DATA_DIR}/math/train.parquet']",
@@ -63,16 +63,14 @@ def test_every_recipe_is_covered():
 
 
 def recorded_argv(recipe, tmp_path, *extra, env=None):
-    """Run `recipe` under bash with a `python3` that records its argv; return the launcher arguments."""
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir(exist_ok=True)
-    shim = shim_dir / "python3"
+    """Run `recipe` under bash with PYTHON set to a stand-in that records its argv; return the launcher arguments."""
+    shim = tmp_path / "python-recorder"
     shim.write_text('#!/usr/bin/env bash\nprintf \'%s\\0\' "$@" > "$ARGV_FILE"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     argv_file = tmp_path / "argv"
     result = subprocess.run(
         ["bash", str(RECIPES / recipe), *extra],
-        env={"PATH": f"{shim_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "ARGV_FILE": str(argv_file),
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ARGV_FILE": str(argv_file), "PYTHON": str(shim),
              "DATA_DIR": DATA_DIR, **(env or {})},
         capture_output=True, text=True, timeout=60,
     )
@@ -88,24 +86,22 @@ def essentials(stdout):
     return {key.strip(): value for key, value in lines}
 
 
-def dry_run(argv):
-    """The launcher on `argv` with ABC_GRPO_DRY_RUN=1, in this process: (exit status, essentials)."""
-    stdout = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
-        patch.setenv("ABC_GRPO_DRY_RUN", "1")
-        status = main(argv)
-    return status, essentials(stdout.getvalue())
+def launched(argv, tmp_path):
+    """The launcher on `argv` in this process: the config run_ppo received, and its essentials as a dry run prints."""
+    result = run_app(main, argv, tmp_path / "run")
+    assert result.status == 0, result.err
+    return result.config, {key: str(value) for key, value in resolved_essentials(result.config).items()}
 
 
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory):
-    """recipe -> (argv, printed essentials, composed config), each recipe run once."""
+    """recipe -> (argv, essentials, the config run_ppo received), each recipe run once."""
     results = {}
     for recipe in CLAIMS:
-        argv = recorded_argv(recipe, tmp_path_factory.mktemp("recipe"))
-        status, values = dry_run(argv)
-        assert status == 0, f"{recipe} does not dry-run"
-        results[recipe] = (argv, values, compose_config(argv))
+        tmp_path = tmp_path_factory.mktemp("recipe")
+        argv = recorded_argv(recipe, tmp_path)
+        config, values = launched(argv, tmp_path)
+        results[recipe] = (argv, values, config)
     return results
 
 
@@ -204,12 +200,11 @@ def test_knobs_from_the_environment_and_appended_overrides(tmp_path):
     argv = recorded_argv("run_qwen3_8b_abc.sh", tmp_path, "trainer.total_epochs=1", f"{KEY}.clip_pos_low=1",
                          env={"N_GPUS": "4", "NNODES": "2", "CLIP_NEG_HIGH": "0.35", "MODEL_PATH": "/models/q3"})
     assert argv[-2:] == ["trainer.total_epochs=1", f"{KEY}.clip_pos_low=1"]  # "$@" comes last, so it wins
-    status, values = dry_run(argv)
-    assert status == 0
+    config, values = launched(argv, tmp_path)
     assert (values["trainer.n_gpus_per_node"], values["trainer.nnodes"]) == ("4", "2")
     assert (values[f"{KEY}.clip_neg_high"], values[f"{KEY}.clip_pos_low"]) == ("0.35", "1.0")
     assert values["actor_rollout_ref.model.path"] == "/models/q3"
-    assert compose_config(argv).trainer.total_epochs == 1
+    assert config.trainer.total_epochs == 1
 
 
 def test_the_recipes_reward_loads_through_verl(resolved):
@@ -228,29 +223,43 @@ def test_launch_rejects_an_unknown_loss(tmp_path):
     assert result.returncode == 2 and "unknown policy loss 'ppo'" in result.stderr
 
 
-def run_for_real(recipe, tmp_path, *extra):
-    """`ABC_GRPO_DRY_RUN=1 bash recipes/<recipe>` with this environment's python3 first on PATH."""
+def run_for_real(recipe, tmp_path, *extra, env=None):
+    """`ABC_GRPO_DRY_RUN=1 bash recipes/<recipe>` in a bare environment, plus `env`."""
     return subprocess.run(
         ["bash", str(RECIPES / recipe), *extra],
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "DATA_DIR": DATA_DIR,
-             "ABC_GRPO_DRY_RUN": "1"},
-        capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ABC_GRPO_DRY_RUN": "1", **(env or {})},
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
 
 
 @pytest.mark.slow
-def test_flagship_recipe_dry_runs_end_to_end(resolved, tmp_path):
-    result = run_for_real("run_qwen3_8b_abc.sh", tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_flagship_recipe_dry_runs_the_readme_way(resolved, tmp_path):
+    """Right after `make setup`: the system's python3 lacks the package, the recipe finds the project's .venv."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        pytest.skip("the README's setup (`make setup`, .venv) has not run in this checkout")
+    data = tmp_path / "data"
+    for name in ("gsm8k/train.parquet", "math/train.parquet", "gsm8k/test.parquet", "math/math500.parquet"):
+        write_dataset(data / name)
+    result = run_for_real("run_qwen3_8b_abc.sh", tmp_path, env={"DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr[-3000:]
     assert "configuration is valid; not starting Ray" in result.stdout
-    assert essentials(result.stdout) == resolved["run_qwen3_8b_abc.sh"][1]
+    if subprocess.run(["/usr/bin/python3", "-c", "import abc_grpo_verl"], capture_output=True).returncode != 0:
+        assert f"+ {RECIPES}/../.venv/bin/python -m abc_grpo_verl.train" in result.stderr  # bash -x trace
+    printed = essentials(result.stdout)
+    expected = resolved["run_qwen3_8b_abc.sh"][1]
+    assert {k: v for k, v in printed.items() if not k.startswith("data.")} == {
+        k: v for k, v in expected.items() if not k.startswith("data.")}
+    assert printed["data.train_files"] == str([f"{data}/gsm8k/train.parquet", f"{data}/math/train.parquet"])
+    # the hub id cannot be checked offline, and the dry run says so
+    assert "NOTICE: actor_rollout_ref.model.path=Qwen/Qwen3-8B is not a local path" in result.stdout
 
 
 @pytest.mark.slow
 def test_an_unknown_key_appended_to_a_recipe_fails(tmp_path):
     # a plausible slip: verl's key is lr_warmup_steps_ratio
     result = run_for_real("paper/run_qwen3_4b_base_abc.sh", tmp_path,
-                          "actor_rollout_ref.actor.optim.lr_warmup_ratio=0.1")
+                          "actor_rollout_ref.actor.optim.lr_warmup_ratio=0.1", env={"PYTHON": sys.executable})
     assert result.returncode != 0
     assert "Could not override 'actor_rollout_ref.actor.optim.lr_warmup_ratio'" in result.stderr
 

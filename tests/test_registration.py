@@ -1,5 +1,8 @@
-"""Registration through the verl.plugins entry point only: fresh processes, Ray workers, failures, re-imports."""
+"""The verl.plugins entry point: registration and the validate_config wrapper, in fresh processes, Ray workers,
+failures and re-imports."""
 
+import inspect
+import logging
 import os
 import subprocess
 import sys
@@ -7,7 +10,7 @@ import textwrap
 
 import pytest
 
-from abc_grpo_verl import __version__
+from abc_grpo_verl import __version__, plugin
 
 CHECK = ("from verl.trainer.ppo import core_algos as c; "
          "print('abc_grpo' in c.POLICY_LOSS_REGISTRY, 'abc_grpo' in c.ADV_ESTIMATOR_REGISTRY)")
@@ -21,10 +24,47 @@ def run_python(code, **env):
                           env=environment, timeout=300)
 
 
-def test_import_verl_alone_registers_both():
-    result = run_python(f"import verl\n{CHECK}\nimport sys; print('abc_grpo_verl.algos' in sys.modules)")
+def test_import_verl_alone_registers_both_and_main_ppo_binds_the_wrapped_validate_config():
+    """Fails when verl moves or renames validate_config, or main_ppo stops binding it at import: then plain
+    `python -m verl.trainer.main_ppo` would skip the ABC-GRPO preflight."""
+    result = run_python(f"""
+        import sys, verl
+        {CHECK}
+        print('abc_grpo_verl.algos' in sys.modules)
+        import verl.trainer.main_ppo as main_ppo, verl.utils, verl.utils.config as verl_config
+        for function in (main_ppo.validate_config, verl.utils.validate_config, verl_config.validate_config):
+            print(getattr(function, 'abc_grpo_verl_preflight', False))
+        print(verl_config.validate_config.__wrapped__.__module__, verl_config.validate_config.__wrapped__.__name__)
+    """)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "True", "True"]
+    assert result.stdout.split() == ["True"] * 6 + ["verl.utils.config", "validate_config"]
+
+
+def test_the_wrapper_finds_the_config_argument_in_verls_signature():
+    from verl.utils import config as verl_config
+
+    assert "config" in inspect.signature(verl_config.validate_config.__wrapped__).parameters
+
+
+def test_a_missing_validate_config_is_an_error_log_not_silence(monkeypatch, caplog):
+    from verl.utils import config as verl_config
+
+    monkeypatch.delattr(verl_config, "validate_config")
+    with caplog.at_level(logging.ERROR, logger="abc_grpo_verl"):
+        assert plugin.install_preflight() is False
+    assert "verl.utils.config.validate_config is gone from this verl" in caplog.text
+    assert "will NOT run the ABC-GRPO preflight" in caplog.text
+
+
+def test_preflight_switch_off_leaves_verls_function_alone(monkeypatch):
+    from verl.utils import config as verl_config
+
+    original = verl_config.validate_config.__wrapped__
+    monkeypatch.setattr(verl_config, "validate_config", original)
+    monkeypatch.setenv("ABC_GRPO_PREFLIGHT", "0")
+    assert plugin.install_preflight() is False and verl_config.validate_config is original
+    monkeypatch.setenv("ABC_GRPO_PREFLIGHT", "1")
+    assert plugin.install_preflight() is True and verl_config.validate_config.__wrapped__ is original
 
 
 def test_disabled_entry_point_registers_nothing_and_the_env_fallback_does():
@@ -56,9 +96,11 @@ def test_importing_twice_and_reloading_is_harmless():
         from abc_grpo_verl.plugin import registration_errors
         print(registration_errors())
         {CHECK}
+        from verl.utils import config as verl_config
+        print(hasattr(verl_config.validate_config.__wrapped__, 'abc_grpo_verl_preflight'))  # wrapped once only
     """)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[]", "True", "True"]
+    assert result.stdout.split() == ["[]", "True", "True", "False"]
 
 
 @pytest.mark.slow

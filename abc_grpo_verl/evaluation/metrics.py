@@ -14,7 +14,7 @@
 """Avg@k and Pass@k from per-sample correctness.
 
 Two Pass@k estimators are reported because they answer different questions:
-- ``first``: the paper's (arXiv 2601.03895, §8 of docs/abc-grpo-paper.md) -- a problem counts as solved when one of
+- ``first``: the paper's (arXiv 2601.03895, its authors' eval script) -- a problem counts as solved when one of
   its first k samples is correct. It depends on sample order, so it is noisy for k << n.
 - ``unbiased``: Chen et al. 2021 -- the probability that k samples drawn without replacement from the n available
   contain a correct one, 1 - C(n-c, k) / C(n, k). It uses all n samples for every k.

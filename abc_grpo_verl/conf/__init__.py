@@ -1,0 +1,1 @@
+"""The packaged hydra configs, addressable as ``pkg://abc_grpo_verl.conf``."""

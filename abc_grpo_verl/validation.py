@@ -1,0 +1,574 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The preflight: one set of checks on the driver, before Ray, for plain verl and the launcher alike.
+
+verl's ``main_ppo`` hands the composed DictConfig to ``verl.utils.config.validate_config`` on the driver before Ray
+starts, then hands the same object to the TaskRunner. The plugin wraps that function (``plugin.py``) so that
+:func:`validate` runs instead: :func:`preflight` (which also maps the ``algorithm.policy_loss`` alias onto verl's
+key in that object), then verl's own function, then, under ``ABC_GRPO_DRY_RUN=1``, :func:`check_resources` and the
+printed essentials, and the process exits before Ray. The launcher (``train.py``) calls :func:`validate` the same way.
+"""
+
+import dataclasses
+import difflib
+import inspect
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from abc_grpo_verl.config import (
+    BOUND_FIELDS,
+    DRY_RUN_ENV,
+    ENV_SWITCHES,
+    POLICY_LOSS_KEY,
+    env_switch,
+    parse_switch,
+    resolve_bounds,
+    resolve_ratio_level,
+)
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)  # the one-line summary is INFO; hydra's job logging shows INFO by default
+
+ALIAS_KEY = "algorithm.policy_loss"
+LOSS_MODE_KEY = f"{POLICY_LOSS_KEY}.loss_mode"
+ESTIMATOR_KEY = "algorithm.adv_estimator"
+ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
+RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
+VERL_POLICY_LOSS_TARGET = "verl.workers.config.PolicyLossConfig"
+ABC_POLICY_LOSS_TARGET = "abc_grpo_verl.config.ABCPolicyLossConfig"
+# the keys ABCPolicyLossConfig adds to verl's policy_loss node
+ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
+# Estimators whose advantage is group-relative: a critic would be trained for nothing.
+GROUP_ESTIMATORS = {"abc_grpo", "grpo", "grpo_vectorized", "grpo_passk"}
+# `scheme://...` other than file:// is read by verl's copy_to_local (hdfs) or the hub, never checked here
+REMOTE_PATH = re.compile(r"^(?!file://)[A-Za-z][A-Za-z0-9+.-]*://")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DATA_SUFFIXES = (".parquet", ".json", ".jsonl")
+
+
+class ConfigError(ValueError):
+    """A configuration problem found before any worker starts."""
+
+
+@dataclass
+class Checked:
+    """What :func:`preflight` resolved: the loss, the estimator, the four bounds (abc_grpo only), notices."""
+
+    loss_mode: str
+    estimator: str
+    bounds: dict[str, float] | None
+    ratio_level: str | None
+    notices: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one line the plugin logs for every checked config."""
+        if self.bounds is None:
+            loss = f"loss_mode={self.loss_mode} (the ABC-GRPO bounds do not apply)"
+        else:
+            widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in self.bounds.items())
+            loss = f"loss_mode={self.loss_mode}, {widths}, ratio_level={self.ratio_level}"
+        return f"abc_grpo_verl checked the config: {loss}, adv_estimator={self.estimator}"
+
+
+def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """What runs in place of ``verl.utils.config.validate_config(*args, **kwargs)``.
+
+    :func:`preflight` first (it may rewrite the config in place), then verl's `verl_validate` with every check of
+    its own, then the summary log; under ``ABC_GRPO_DRY_RUN=1`` the data/model/reward checks and the printed
+    essentials follow and the process exits with status 0, before Ray.
+    """
+    try:
+        config = inspect.signature(verl_validate).bind(*args, **kwargs).arguments["config"]
+    except (TypeError, KeyError):
+        logger.error(
+            "abc_grpo_verl: verl's validate_config no longer takes `config` (signature %s): the ABC-GRPO preflight "
+            "did NOT run; algorithm.policy_loss is not mapped and bad settings reach the workers. Update "
+            "abc-grpo-verl.",
+            inspect.signature(verl_validate),
+        )
+        return verl_validate(*args, **kwargs)
+    checked = preflight(config)
+    result = verl_validate(*args, **kwargs)
+    logger.info(checked.summary())
+    for notice in checked.notices:
+        logger.warning("abc_grpo_verl: %s", notice)
+    if _switch(DRY_RUN_ENV):
+        notices = check_resources(config)
+        print_essentials(config, notices)
+        print(f"abc_grpo_verl: {DRY_RUN_ENV} set: configuration is valid; not starting Ray", flush=True)
+        sys.exit(0)
+    return result
+
+
+def preflight(config: DictConfig) -> Checked:
+    """Check `config` and normalise it in place: fail on what verl would accept but run wrongly or crash on later.
+
+    In place: ``algorithm.policy_loss`` (the alias) is moved onto ``actor_rollout_ref.actor.policy_loss.loss_mode``
+    and deleted, and a ``policy_loss`` node that sets ABC keys under verl's own ``_target_`` is pointed at
+    ``ABCPolicyLossConfig`` (a subclass: every verl field stays). Runs that do not use ABC-GRPO only get the checks
+    whose failure verl would hit anyway (unregistered names, a fractional ``rollout.n``, bad ``ABC_GRPO_*``
+    switches); unknown keys under ``algorithm`` that are not ours are a notice, never an error.
+    """
+    _check_switches(config)
+    opted_in = config.algorithm.get("policy_loss", None) is not None
+    _apply_alias(config)
+    _check_algorithm_keys(config)
+    policy_loss = OmegaConf.select(config, POLICY_LOSS_KEY)
+    abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
+    _adopt_abc_policy_loss_config(policy_loss, abc_keys)
+    _check_policy_loss_keys(policy_loss)
+
+    actor = config.actor_rollout_ref.actor
+    loss_mode, estimator = policy_loss.loss_mode, config.algorithm.adv_estimator
+    uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
+    notices = _check_registered(config, loss_mode, estimator, uses_abc)
+    checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
+    if loss_mode == "abc_grpo":
+        bounds = resolve_bounds(actor)
+        checked.bounds = dict(zip(BOUND_FIELDS, (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low),
+                                  strict=True))
+        checked.ratio_level = resolve_ratio_level(actor)
+        if checked.ratio_level == "sequence" and actor.loss_agg_mode != "seq-mean-token-mean":
+            notices.append(
+                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode="
+                f"{actor.loss_agg_mode}: GSPO's sequence objective is seq-mean-token-mean"
+            )
+        # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1
+        # trainer keeps abc_grpo and only takes the rollout's log-probs as the old policy.
+        if OmegaConf.select(config, "algorithm.rollout_correction.bypass_mode", default=False) and not OmegaConf.select(
+                config, "trainer.use_v1", default=True):
+            raise ConfigError(
+                "algorithm.rollout_correction.bypass_mode=true with trainer.use_v1=false replaces the policy loss "
+                f"with verl's bypass_mode loss, so {LOSS_MODE_KEY}=abc_grpo would not run; set bypass_mode=false "
+                "or use the V1 trainer (trainer.use_v1=true, verl's default)"
+            )
+    elif abc_keys:
+        stray = [f"{POLICY_LOSS_KEY}.{key}={policy_loss[key]}" for key in abc_keys
+                 if key != "ratio_level" or policy_loss[key] != "token"]
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
+    if estimator == "abc_grpo" and OmegaConf.select(config, "actor_rollout_ref.rollout.multi_turn.enable",
+                                                    default=False):
+        # verl's V1 trainer groups multi-turn sessions (one outcome per session) only for the name "grpo"
+        # (trainer/ppo/v1/utils.py); under any other name every turn would count as a group member.
+        raise ConfigError(
+            f"{ESTIMATOR_KEY}=abc_grpo with actor_rollout_ref.rollout.multi_turn.enable=true: verl groups "
+            f"multi-turn sessions only for its own grpo estimator; set {ESTIMATOR_KEY}=grpo (same numbers "
+            f"on single-turn data) and keep {LOSS_MODE_KEY}=abc_grpo"
+        )
+    _check_rollout_n(config, estimator)
+    critic = OmegaConf.select(config, "critic.enable", default=None)
+    # verl builds a critic for a group-relative estimator only when critic.enable is true (need_critic)
+    if uses_abc and estimator in GROUP_ESTIMATORS and critic:
+        raise ConfigError(
+            f"critic.enable={critic} builds a critic, but {ESTIMATOR_KEY}={estimator} is "
+            "group-relative and never uses its values; set critic.enable=false"
+        )
+    return checked
+
+
+def _switch(name: str) -> bool:
+    try:
+        return env_switch(name, ENV_SWITCHES[name])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _check_switches(config: DictConfig) -> None:
+    """Every ``ABC_GRPO_*`` switch, in this process and in the copies Ray workers get through ``runtime_env``."""
+    for name in ENV_SWITCHES:
+        _switch(name)
+    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
+    for name, value in env_vars.items():
+        key = f"{RUNTIME_ENV_VARS_KEY}.{name}"
+        if not isinstance(value, str):
+            # hydra reads `...=1` as an int and `...=true` as a bool; ray.init refuses both
+            raise ConfigError(
+                f"{key}={value!r} is of type {type(value).__name__}: Ray takes environment variables as strings only; "
+                f"quote the value on the command line: '+{key}=\"{value}\"'"
+            )
+        if name in ENV_SWITCHES:
+            try:
+                parse_switch(key, value, ENV_SWITCHES[name])
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+
+
+def _apply_alias(config: DictConfig) -> None:
+    """Move ``algorithm.policy_loss`` onto verl's loss_mode key and delete it, so verl's AlgoConfig never sees it.
+
+    A loss_mode the user set explicitly (command line or a config file of theirs) to another value is an error,
+    wherever each of the two was set.
+    """
+    if "policy_loss" not in config.algorithm:
+        return
+    alias = config.algorithm.policy_loss
+    with open_dict(config):
+        if alias is not None:
+            if not isinstance(alias, str):
+                raise ConfigError(f"{ALIAS_KEY}={alias!r} is invalid: must be the name of a registered policy loss")
+            loss_mode = OmegaConf.select(config, LOSS_MODE_KEY)
+            if loss_mode != alias:
+                origins = user_origins(LOSS_MODE_KEY)
+                if origins is None:  # not composed by hydra: only a value other than verl's default is explicit
+                    from verl.workers.config import PolicyLossConfig
+
+                    origins = [] if loss_mode == PolicyLossConfig.loss_mode else ["the config"]
+                if origins:
+                    alias_origins = user_origins(ALIAS_KEY) or ["the config"]
+                    raise ConfigError(
+                        f"{ALIAS_KEY}={alias} (from {'; '.join(alias_origins)}) and {LOSS_MODE_KEY}={loss_mode} "
+                        f"(from {'; '.join(origins)}) disagree; {ALIAS_KEY} is an alias of {LOSS_MODE_KEY}: set "
+                        "one of them, or the same value in both"
+                    )
+            OmegaConf.update(config, LOSS_MODE_KEY, alias)
+        del config.algorithm["policy_loss"]
+
+
+def user_origins(key: str) -> list[str] | None:
+    """Where the user set `key`: command-line overrides and config files that are neither verl's nor this package's.
+
+    None when `config` was not composed by a running hydra app (then nobody knows). Reads hydra's own defaults
+    list, the one ``--info defaults`` prints, and each listed file as written.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    if not (HydraConfig.initialized() and GlobalHydra.instance().is_initialized()):
+        return None
+    hydra_config = HydraConfig.get()
+    overrides = list(hydra_config.overrides.task)
+    origins = [f"command line {override.input_line}" for override in OverridesParser.create().parse_overrides(overrides)
+               if override.key_or_group == key and not override.is_delete()]
+    loader = GlobalHydra.instance().config_loader()
+    seen = set()
+    for default in loader.compute_defaults_list(hydra_config.job.config_name, overrides, RunMode.RUN).defaults:
+        package = default.package or ""
+        if default.config_path is None or default.config_path.startswith("hydra/") or default.config_path in seen:
+            continue
+        seen.add(default.config_path)
+        if package and not key.startswith(f"{package}."):
+            continue
+        loaded = loader.repository.load_config(default.config_path)
+        if loaded is None or _is_packaged(loaded.path):
+            continue
+        # as written: an interpolation counts as set, and is not resolved against a file that cannot resolve it
+        node = OmegaConf.to_container(loaded.config, resolve=False)
+        for part in (key[len(package) + 1:] if package else key).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            origins.append(f"config file {loaded.path.removeprefix('file://')}/{default.config_path}.yaml")
+    return origins
+
+
+def _is_packaged(source: str) -> bool:
+    """Whether a hydra config source is verl's packaged configs or this package's."""
+    import verl.trainer.config
+
+    if source.startswith("pkg://"):
+        module = source[len("pkg://"):].replace("/", ".")
+        return module == "verl" or module.startswith(("verl.", "abc_grpo_verl"))
+    if source.startswith("file://"):
+        path = Path(source[len("file://"):]).resolve()
+        return path in (Path(verl.trainer.config.__file__).parent.resolve(), (Path(__file__).parent / "conf").resolve())
+    return False
+
+
+def _check_algorithm_keys(config: DictConfig) -> None:
+    """Keys under ``algorithm`` that verl's AlgoConfig lacks: ours misplaced or misspelt are errors, others warnings."""
+    from hydra.utils import get_class
+
+    target = config.algorithm.get("_target_", None)
+    try:
+        known = {f.name for f in dataclasses.fields(get_class(target))}
+    except Exception:  # noqa: BLE001 - no dataclass target: verl does not convert this section, nothing to compare
+        return
+    ours = {"policy_loss": ALIAS_KEY, "loss_mode": LOSS_MODE_KEY,
+            **{key: f"{POLICY_LOSS_KEY}.{key}" for key in ABC_POLICY_LOSS_KEYS}}
+    for key in sorted(set(config.algorithm) - known - {"_target_"}):
+        if key in ours:
+            raise ConfigError(f"algorithm.{key}={config.algorithm[key]} is misplaced: neither verl nor abc_grpo_verl "
+                              f"reads it there; it belongs in {ours[key]}")
+        misspelt = _close(key, ours)
+        if misspelt:
+            raise ConfigError(f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean "
+                              f"{ours[misspelt[0]]}?")
+        verl_names = _close(key, known)
+        hint = (f"; did you mean {' or '.join(f'algorithm.{name}' for name in verl_names)}?" if verl_names
+                else " (other recipes may read their own keys there)")
+        logger.warning("abc_grpo_verl: algorithm.%s is not a field of verl's %s, so verl ignores it%s",
+                       key, target.rsplit(".", 1)[-1], hint)
+
+
+def _close(key: str, names: Any) -> list[str]:
+    """The names `key` probably misspells (case, underscores and dashes ignored)."""
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "").replace("-", "")
+
+    by_norm = {norm(name): name for name in names}
+    return [by_norm[match] for match in difflib.get_close_matches(norm(key), list(by_norm), n=2, cutoff=0.8)]
+
+
+def _adopt_abc_policy_loss_config(policy_loss: DictConfig, abc_keys: list[str]) -> None:
+    """ABC keys under verl's own PolicyLossConfig target: point the node at the subclass that declares them."""
+    if abc_keys and policy_loss.get("_target_", None) == VERL_POLICY_LOSS_TARGET:
+        with open_dict(policy_loss):
+            policy_loss._target_ = ABC_POLICY_LOSS_TARGET
+        logger.info("abc_grpo_verl: %s._target_ set to %s, which declares %s", POLICY_LOSS_KEY,
+                    ABC_POLICY_LOSS_TARGET, ", ".join(abc_keys))
+
+
+def _check_policy_loss_keys(policy_loss: DictConfig) -> None:
+    """Unknown keys in a policy_loss node of verl's or our class: verl's constructor would fail with no hint."""
+    from abc_grpo_verl.config import ABCPolicyLossConfig
+
+    if policy_loss.get("_target_", None) not in (VERL_POLICY_LOSS_TARGET, ABC_POLICY_LOSS_TARGET):
+        return
+    known = {f.name for f in dataclasses.fields(ABCPolicyLossConfig)} | {"_target_"}
+    for key in sorted(set(policy_loss) - known):
+        hint = _close(key, known)
+        raise ConfigError(f"{POLICY_LOSS_KEY}.{key} is not a policy_loss key"
+                          + (f"; did you mean {POLICY_LOSS_KEY}.{hint[0]}?" if hint else
+                             f"; valid: {sorted(known - {'_target_'})}"))
+
+
+def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_abc: bool) -> list[str]:
+    """Both names must be in verl's registries; returns notices for names the Ray workers may register later."""
+    from verl.trainer.ppo import core_algos
+
+    from abc_grpo_verl.plugin import registration_errors
+
+    errors = registration_errors() if uses_abc else []
+    if errors:
+        raise ConfigError(
+            "; ".join(errors) + ". Is abc-grpo-verl installed in this environment (`pip show abc-grpo-verl`)? "
+            "If the verl.plugins entry point is disabled (VERL_USE_EXTERNAL_PLUGINS), set "
+            "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin"
+        )
+    # modules verl imports in every Ray worker (VERL_USE_EXTERNAL_MODULES) but this process has not imported
+    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
+    worker_modules = [m.strip() for m in str(env_vars.get("VERL_USE_EXTERNAL_MODULES", "")).split(",")
+                      if m.strip() and m.strip() not in sys.modules]
+    notices = []
+    for key, name, registry, kind in ((LOSS_MODE_KEY, loss_mode, core_algos.POLICY_LOSS_REGISTRY, "policy loss"),
+                                      (ESTIMATOR_KEY, estimator, core_algos.ADV_ESTIMATOR_REGISTRY,
+                                       "advantage estimator")):
+        if name in registry:
+            continue
+        if worker_modules:
+            notices.append(f"{key}={name!r} is not a registered {kind} in this process; the Ray workers import "
+                           f"{', '.join(worker_modules)} (VERL_USE_EXTERNAL_MODULES), which must register it")
+            continue
+        raise ConfigError(f"{key}={name!r} is not a registered {kind}; valid: {sorted(registry)}")
+    return notices
+
+
+def _check_rollout_n(config: DictConfig, estimator: str) -> None:
+    n = OmegaConf.select(config, ROLLOUT_N_KEY)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{ROLLOUT_N_KEY}={n!r} is invalid: the number of responses per prompt must be an "
+                          "integer >= 1")
+    if estimator == "abc_grpo" and n < 2:
+        raise ConfigError(
+            f"{ROLLOUT_N_KEY}={n} is invalid with {ESTIMATOR_KEY}=abc_grpo: the group baseline needs at least 2 "
+            "responses per prompt (valid: n >= 2; the paper uses 8)"
+        )
+
+
+def check_resources(config: DictConfig) -> list[str]:
+    """What the dry run can check before any GPU time: data files, the model path, the reward function.
+
+    Raises ConfigError naming the key and the file; returns notices for what cannot be checked from here
+    (remote paths, hub ids, a custom dataset class).
+    """
+    notices: list[str] = []
+    custom_dataset = OmegaConf.select(config, "data.custom_cls.path", default=None)
+    if custom_dataset:
+        notices.append(f"data.custom_cls.path={custom_dataset}: the data files' columns are not checked")
+    # verl's RLHFDataset reads the prompt column; its rule-based reward managers read data_source and
+    # reward_model.ground_truth (a reward model, when enabled, scores without a ground truth)
+    prompt_key = OmegaConf.select(config, "data.prompt_key", default="prompt")
+    needs_ground_truth = not OmegaConf.select(config, "reward.reward_model.enable", default=False)
+    for key in ("data.train_files", "data.val_files"):
+        files = OmegaConf.select(config, key, default=None)
+        files = [files] if isinstance(files, str) else list(files or [])
+        if not files:
+            raise ConfigError(f"{key} is empty: give one or more .parquet/.json/.jsonl files")
+        for path in map(str, files):
+            if REMOTE_PATH.match(path):
+                notices.append(f"{key}: {path} is remote; not checked from here")
+                continue
+            if not custom_dataset:
+                _check_data_file(key, Path(path.removeprefix("file://")).expanduser(), prompt_key, needs_ground_truth)
+    notices += _check_model_path(OmegaConf.select(config, "actor_rollout_ref.model.path"))
+    notices += _check_reward_function(config)
+    return notices
+
+
+def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: bool) -> None:
+    if path.suffix not in DATA_SUFFIXES:
+        raise ConfigError(f"{key}: {path} is not a file verl's RLHFDataset reads (valid: {', '.join(DATA_SUFFIXES)})")
+    if not path.is_file():
+        raise ConfigError(f"{key}: {path} does not exist" + ("" if path.parent.is_dir() else
+                                                              f" (no directory {path.parent})"))
+    try:
+        columns = _columns(path)
+    except Exception as error:  # noqa: BLE001 - any read failure is the same answer: verl could not read it either
+        raise ConfigError(f"{key}: {path} is not readable as {path.suffix[1:]}: {error}") from error
+    if columns is None:
+        return
+    required = {prompt_key: "data.prompt_key, the chat messages", "data_source": "selects the scorer"}
+    if needs_ground_truth:
+        required["reward_model"] = "a struct with ground_truth, read by verl's reward managers"
+    missing = [f"{name} ({why})" for name, why in required.items() if name not in columns]
+    if needs_ground_truth and "reward_model" in columns and columns["reward_model"] is not None and (
+            "ground_truth" not in columns["reward_model"]):
+        missing.append("reward_model.ground_truth")
+    if missing:
+        raise ConfigError(f"{key}: {path} lacks the column(s) verl needs: {', '.join(missing)}; it has "
+                          f"{sorted(columns)}")
+    if columns[prompt_key] == "not a list":
+        raise ConfigError(f"{key}: {path} column {prompt_key!r} must hold a list of chat messages "
+                          "([{role, content}, ...]) for verl's RLHFDataset")
+
+
+def _columns(path: Path) -> dict[str, Any] | None:
+    """{column: its struct field names, "not a list" for a non-list column, or None} of a data file's first record
+    (parquet: the schema only). None when a .json file holds one JSON document (its columns are not checked)."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {}
+        for column in pq.read_schema(path):
+            kind = column.type
+            if pa.types.is_struct(kind):
+                columns[column.name] = [kind.field(i).name for i in range(kind.num_fields)]
+            elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                columns[column.name] = None
+            else:
+                columns[column.name] = "not a list"
+        return columns
+    with path.open(encoding="utf-8") as lines:
+        first = next((line for line in lines if line.strip()), "")
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        if path.suffix == ".json":
+            return None
+        raise
+    if not isinstance(record, dict):
+        raise ValueError("the first line is not a JSON object")
+    return {name: (list(value) if isinstance(value, dict) else None if isinstance(value, list) else "not a list")
+            for name, value in record.items()}
+
+
+def _check_model_path(path: Any) -> list[str]:
+    key = "actor_rollout_ref.model.path"
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{key}={path!r} is invalid: a local model directory or a Hugging Face hub id")
+    if REMOTE_PATH.match(path):
+        return [f"{key}={path} is remote; not checked from here"]
+    local = Path(path).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise ConfigError(f"{key}={path} is not a Hugging Face model directory (no config.json in it)")
+        return []
+    if HUB_ID.match(path) and not path.startswith("."):
+        return [f"{key}={path} is not a local path: loaded from the Hugging Face hub (or its cache), not checked"]
+    raise ConfigError(f"{key}={path} does not exist")
+
+
+def _check_reward_function(config: DictConfig) -> list[str]:
+    from verl.utils.import_utils import load_extern_object
+
+    path = OmegaConf.select(config, "reward.custom_reward_function.path", default=None)
+    name = OmegaConf.select(config, "reward.custom_reward_function.name", default="compute_score")
+    if not path:
+        return ["reward.custom_reward_function.path=null: verl's built-in scorer, chosen by each row's data_source"]
+    try:
+        function = load_extern_object(module_path=path, object_name=name)
+    except Exception as error:  # noqa: BLE001 - missing file, import error, missing name: all end the run in verl
+        raise ConfigError(f"reward.custom_reward_function.path={path} with name={name} does not load: "
+                          f"{type(error).__name__}: {error}") from error
+    if not callable(function):
+        raise ConfigError(f"reward.custom_reward_function: {name} in {path} is a {type(function).__name__}, "
+                          "not a function")
+    return []
+
+
+def resolved_essentials(config: DictConfig) -> dict[str, Any]:
+    """The settings that make a run what it claims, with every default resolved to a number."""
+    actor = config.actor_rollout_ref.actor
+    essentials: dict[str, Any] = {
+        LOSS_MODE_KEY: actor.policy_loss.loss_mode,
+        ESTIMATOR_KEY: config.algorithm.adv_estimator,
+        "algorithm.norm_adv_by_std_in_grpo": config.algorithm.norm_adv_by_std_in_grpo,
+    }
+    if actor.policy_loss.loss_mode == "abc_grpo":
+        bounds = resolve_bounds(actor)
+        widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
+        for name, value in zip(BOUND_FIELDS, widths, strict=True):
+            essentials[f"{POLICY_LOSS_KEY}.{name}"] = value
+        essentials[f"{POLICY_LOSS_KEY}.ratio_level"] = resolve_ratio_level(actor)
+    else:
+        for name in ("clip_ratio_low", "clip_ratio_high", "clip_ratio_c"):
+            essentials[f"actor_rollout_ref.actor.{name}"] = actor.get(name)
+
+    def files(key: str) -> Any:
+        value = OmegaConf.select(config, key)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_list(value) else value
+
+    essentials.update(
+        {
+            "actor_rollout_ref.actor.loss_agg_mode": actor.loss_agg_mode,
+            "actor_rollout_ref.actor.use_kl_loss": actor.use_kl_loss,
+            "algorithm.use_kl_in_reward": config.algorithm.use_kl_in_reward,
+            ROLLOUT_N_KEY: config.actor_rollout_ref.rollout.n,
+            "actor_rollout_ref.model.path": config.actor_rollout_ref.model.path,
+            "actor_rollout_ref.actor.optim.lr": actor.optim.lr,
+            "actor_rollout_ref.rollout.temperature": config.actor_rollout_ref.rollout.temperature,
+            # null means verl's built-in scorer, which knows only some data_source names
+            "reward.custom_reward_function.path": OmegaConf.select(config, "reward.custom_reward_function.path"),
+            "reward.custom_reward_function.name": OmegaConf.select(config, "reward.custom_reward_function.name"),
+            "data.train_files": files("data.train_files"),
+            "data.val_files": files("data.val_files"),
+            "critic.enable": config.critic.enable,
+            "trainer.n_gpus_per_node": config.trainer.n_gpus_per_node,
+            "trainer.nnodes": config.trainer.nnodes,
+        }
+    )
+    return essentials
+
+
+def print_essentials(config: DictConfig, notices: list[str]) -> None:
+    """The dry run's report: the resolved essentials, one ``key = value`` per line, then the notices."""
+    essentials = resolved_essentials(config)
+    print("abc_grpo_verl: resolved configuration")
+    width = max(map(len, essentials))
+    for key, value in essentials.items():
+        print(f"  {key:<{width}} = {value}")
+    for notice in notices:
+        print(f"abc_grpo_verl: NOTICE: {notice}")
+    sys.stdout.flush()

@@ -1,0 +1,197 @@
+"""Plain ``python -m verl.trainer.main_ppo`` with the package installed: one key turns ABC-GRPO on, safely.
+
+verl's main_ppo passes its composed config to ``validate_config`` on the driver and then, the same object, to
+``run_ppo`` (Ray, the TaskRunner). The plugin's wrapper around ``validate_config`` checks and normalises it there.
+
+- The table of issue #16 (the ways a user sets the key) runs in a fresh interpreter, through main_ppo's own
+  ``main`` with ``run_ppo`` recorded: each row either reaches ``run_ppo`` with ``loss_mode=abc_grpo`` or fails before
+  it with the keys named.
+- One run goes all the way through ``python -m verl.trainer.main_ppo``, Ray and the TaskRunner, which prints the
+  config it received (then stops at the model, which does not exist): the recorded object is what workers read.
+- The finer cases run main_ppo's ``main`` in this process (``tests/hydra_apps.py``).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import verl.trainer.main_ppo as main_ppo
+
+from abc_grpo_verl.validation import ConfigError, preflight
+from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
+
+KEY = "actor_rollout_ref.actor.policy_loss"
+# verl's GRPO example reduced to what composes on CPU: no critic, micro-batches set
+GRPO = [*MICRO_BATCHES, "algorithm.adv_estimator=grpo"]
+
+
+@pytest.fixture(scope="module")
+def user_configs(tmp_path_factory):
+    return write_user_configs(tmp_path_factory.mktemp("conf"))
+
+
+DRIVER = """
+import contextlib, io, json, sys
+import verl.trainer.main_ppo as main_ppo
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    received = []
+    main_ppo.run_ppo = lambda config, task_runner_class: received.append(config)
+    out, err, status = io.StringIO(), io.StringIO(), 0
+    sys.argv = ["main_ppo", *argv]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main_ppo.main()
+        except SystemExit as exit_:
+            status = exit_.code
+    config = received[0] if received else None
+    results.append({"status": status, "out": out.getvalue(), "err": err.getvalue(),
+                    "loss_mode": config.actor_rollout_ref.actor.policy_loss.loss_mode if config else None,
+                    "algorithm": sorted(config.algorithm) if config else None})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+@pytest.mark.slow
+def test_every_way_of_setting_the_key_in_a_fresh_process(user_configs, tmp_path):
+    rows = {
+        "command line, no +": ["algorithm.policy_loss=abc_grpo", *GRPO],
+        "command line, +": ["+algorithm.policy_loss=abc_grpo", *GRPO],
+        "user yaml": ["-cp", str(user_configs), "-cn", "alias_in_yaml", *GRPO],
+        "user yaml with both": ["-cp", str(user_configs), "-cn", "both_in_yaml", *GRPO],
+        "typo": [f"{KEY}.loss_mode=abc_grp0", *GRPO],
+    }
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
+    result = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(list(rows.values()))], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = dict(zip(rows, json.loads(result.stdout.split("RESULTS ", 1)[1]), strict=True))
+
+    # hydra refuses a key the config does not declare, before any of verl's code, and says what to type
+    assert outcome["command line, no +"]["status"] == 1
+    assert "To append to your config use +algorithm.policy_loss=abc_grpo" in outcome["command line, no +"]["err"]
+    for row in ("command line, +", "user yaml"):
+        assert outcome[row]["status"] == 0, outcome[row]["err"][-2000:]
+        assert outcome[row]["loss_mode"] == "abc_grpo"
+        assert "policy_loss" not in outcome[row]["algorithm"]  # verl's AlgoConfig never sees the alias
+        assert "abc_grpo_verl checked the config: loss_mode=abc_grpo, clip_pos_high (eps1)=0.2" in outcome[row]["out"]
+    both = outcome["user yaml with both"]
+    where = f"config file {user_configs}/both_in_yaml.yaml"
+    assert both["status"] == 1 and both["loss_mode"] is None
+    assert f"algorithm.policy_loss=abc_grpo (from {where}) and {KEY}.loss_mode=vanilla (from {where}) disagree" in (
+        both["err"])
+    typo = outcome["typo"]
+    assert typo["status"] == 1 and typo["loss_mode"] is None
+    assert f"{KEY}.loss_mode='abc_grp0' is not a registered policy loss; valid: [" in typo["err"]
+    assert "'abc_grpo'" in typo["err"] and "'vanilla'" in typo["err"]
+
+
+@pytest.mark.slow
+def test_the_taskrunner_receives_the_mapped_config(user_configs, tmp_path):
+    """`python -m verl.trainer.main_ppo` as a user types it: Ray starts, verl's TaskRunner prints its config."""
+    if importlib.util.find_spec("transfer_queue") is None:
+        pytest.skip("verl's V1 TaskRunner imports transfer_queue before anything else, and this environment lacks "
+                    "it: install TransferQueue (a dependency of verl 0.9.1's verl-core extra and of verl main)")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "verl.trainer.main_ppo", "-cp", str(user_configs), "-cn", "alias_in_yaml", *GRPO,
+         f"actor_rollout_ref.model.path={tmp_path / 'no-model'}", "ray_kwargs.ray_init.num_cpus=32",
+         "+ray_kwargs.ray_init.include_dashboard=false"],
+        capture_output=True, text=True, timeout=400, cwd=tmp_path,
+        env={**environment, "RAY_DISABLE_USAGE_STATS": "1"},
+    )
+    output = result.stdout + result.stderr
+    runner = [line for line in output.splitlines() if "TaskRunner" in line and "pid=" in line]
+    assert any("'loss_mode': 'abc_grpo'" in line for line in runner), output[-5000:]
+    assert not any("'policy_loss': 'abc_grpo'" in line for line in runner)  # gone from algorithm
+    assert "abc_grpo_verl checked the config: loss_mode=abc_grpo" in output
+    assert result.returncode != 0  # no model, no GPU: it stops inside the TaskRunner
+
+
+@pytest.fixture
+def main_ppo_run(tmp_path):
+    def run(*argv, env=None):
+        return run_app(main_ppo.main, [*argv, *GRPO], tmp_path / "run", env=env)
+
+    return run
+
+
+def test_abc_keys_under_verls_own_policy_loss_class(main_ppo_run):
+    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"+{KEY}.clip_neg_high=0.28", f"+{KEY}.clip_pos_low=1")
+    assert result.status == 0, result.err
+    policy_loss = result.config.actor_rollout_ref.actor.policy_loss
+    assert policy_loss._target_ == "abc_grpo_verl.config.ABCPolicyLossConfig"  # the subclass that declares them
+    assert (policy_loss.clip_neg_high, policy_loss.clip_pos_low) == (0.28, 1)
+    assert ("loss_mode=abc_grpo, clip_pos_high (eps1)=0.2, clip_pos_low (eps2)=1.0, clip_neg_high (eps3)=0.28, "
+            "clip_neg_low (eps4)=0.2, ratio_level=token, adv_estimator=grpo") in result.log
+
+
+@pytest.mark.parametrize(("argv", "origins"), [
+    (["-cn", "vanilla_in_yaml", "+algorithm.policy_loss=abc_grpo"],
+     ("command line +algorithm.policy_loss=abc_grpo", "config file {conf}/vanilla_in_yaml.yaml")),
+    (["-cn", "alias_in_yaml", f"{KEY}.loss_mode=vanilla"],
+     ("config file {conf}/alias_in_yaml.yaml", f"command line {KEY}.loss_mode=vanilla")),
+    (["+algorithm.policy_loss=abc_grpo", f"{KEY}.loss_mode=vanilla"],
+     ("command line +algorithm.policy_loss=abc_grpo", f"command line {KEY}.loss_mode=vanilla")),
+])
+def test_a_disagreement_is_an_error_wherever_each_key_was_set(main_ppo_run, user_configs, argv, origins):
+    argv = ["-cp", str(user_configs), *argv] if "-cn" in argv else argv
+    result = main_ppo_run(*argv)
+    alias, native = (origin.format(conf=user_configs) for origin in origins)
+    assert result.status == 1 and result.config is None
+    assert f"algorithm.policy_loss=abc_grpo (from {alias}) and {KEY}.loss_mode=vanilla (from {native}) disagree" in (
+        result.err)
+
+
+def test_the_same_value_twice_is_fine(main_ppo_run):
+    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"{KEY}.loss_mode=abc_grpo")
+    assert result.status == 0 and result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["+algorithm.policyloss=vanilla"], "algorithm.policyloss is not a key verl or abc_grpo_verl reads: did you mean "
+                                        "algorithm.policy_loss?"),
+    (["+algorithm.clip_neg_high=0.3"], f"it belongs in {KEY}.clip_neg_high"),
+    (["actor_rollout_ref.rollout.n=2.5"], "actor_rollout_ref.rollout.n=2.5 is invalid"),
+    (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=''"],
+     "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='' is invalid"),
+])
+def test_mistakes_fail_before_ray(main_ppo_run, argv, message):
+    result = main_ppo_run(*argv)
+    assert result.status == 1 and result.config is None
+    assert message in result.err
+
+
+def test_a_run_that_does_not_use_abc_grpo_is_left_alone(main_ppo_run):
+    """Installing the plugin never breaks a verl run that does not use it: unknown algorithm keys of other recipes
+    are a warning, and nothing in the config changes."""
+    result = main_ppo_run("+algorithm.my_recipe_knob=3")
+    assert result.status == 0, result.err
+    assert result.config.actor_rollout_ref.actor.policy_loss._target_ == "verl.workers.config.PolicyLossConfig"
+    assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "vanilla"
+    assert result.config.algorithm.my_recipe_knob == 3
+    assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig" in result.log
+    assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
+
+
+def test_abc_only_checks_stay_out_of_other_runs():
+    """A critic beside grpo is wasteful but verl's business; with the abc_grpo estimator it is an error."""
+    config = compose("ppo_trainer", [*GRPO, "critic.enable=true"])
+    assert preflight(config).loss_mode == "vanilla"
+    with pytest.raises(ConfigError, match="critic.enable=True builds a critic"):
+        preflight(compose("ppo_trainer", [*GRPO, "critic.enable=true", "algorithm.adv_estimator=abc_grpo",
+                                          "actor_rollout_ref.rollout.n=4"]))
+
+
+def test_the_packaged_config_by_name_and_the_dry_run(main_ppo_run, tmp_path):
+    files = [write_dataset(tmp_path / name) for name in ("train.parquet", "val.parquet")]
+    result = main_ppo_run("--config-name", "abc_grpo_trainer", f"data.train_files={files[0]}",
+                          f"data.val_files={files[1]}", "actor_rollout_ref.model.path=Qwen/Qwen3-8B",
+                          env={"ABC_GRPO_DRY_RUN": "1"})
+    assert result.status == 0 and result.config is None, result.err
+    assert result.essentials()["actor_rollout_ref.actor.policy_loss.loss_mode"] == "abc_grpo"
+    assert "configuration is valid; not starting Ray" in result.out
