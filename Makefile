@@ -31,7 +31,7 @@ test: setup
 # dependencies, and what verl main's plain install lacks but its trainer imports (0.9.1's verl-core extra brought it).
 VERL_MAIN_SDIST := $(firstword $(wildcard ../shared/verl-main/verl-*.tar.gz))
 VENV_MAIN ?= .venv-verl-main
-VERL_MAIN_MISSING := cachetools uvicorn fastapi
+VERL_MAIN_MISSING := cachetools uvicorn fastapi TransferQueue
 ifeq ($(VERL_MAIN_SDIST),)
 test-verl-main:
 	@echo "test-verl-main: SKIPPED: no verl main snapshot at ../shared/verl-main/verl-*.tar.gz (only the project's machines have it)"

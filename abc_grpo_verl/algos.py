@@ -17,7 +17,6 @@ Importing this module registers both (the ``verl.plugins`` entry point does it o
 """
 
 import logging
-import os
 import warnings
 from collections.abc import Hashable
 from typing import Any
@@ -28,7 +27,7 @@ from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
-from abc_grpo_verl.config import resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.config import COMPILE_ENV, ENV_SWITCHES, env_switch, resolve_bounds, resolve_ratio_level
 from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss, group_relative_advantage
 
 NAME = "abc_grpo"
@@ -36,8 +35,6 @@ NAME = "abc_grpo"
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
 
-# 1 = run the loss step through torch.compile (fused kernels), 0 = eager (default).
-COMPILE_ENV = "ABC_GRPO_COMPILE"
 _compiled_step = None  # the compiled step, built on first use; False once compiling has failed
 
 # `abc_grpo` may already be registered: by a verl release that ships it upstream, or by an earlier import (a reload,
@@ -55,10 +52,7 @@ for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGI
 
 
 def _compile_requested() -> bool:
-    choice = os.environ.get(COMPILE_ENV, "0")
-    if choice not in ("0", "1"):
-        raise ValueError(f"{COMPILE_ENV}={choice!r} is invalid: must be 0 (eager) or 1 (torch.compile fused path)")
-    return choice == "1"
+    return env_switch(COMPILE_ENV, ENV_SWITCHES[COMPILE_ENV])
 
 
 def abc_loss_step(

@@ -80,11 +80,20 @@ def test_backward_compile_failure_is_caught_before_verl_calls_backward(monkeypat
     assert torch.isfinite(grad).all()
 
 
-def test_invalid_setting_names_the_variable(monkeypatch):
-    monkeypatch.setenv(COMPILE_ENV, "yes")
+@pytest.mark.parametrize("value", ["yes", "", "2"])
+def test_invalid_setting_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv(COMPILE_ENV, value)
     batch = random_batch()
-    with pytest.raises(ValueError, match="ABC_GRPO_COMPILE='yes' is invalid: must be 0 .* or 1"):
+    with pytest.raises(ValueError, match=f"environment variable ABC_GRPO_COMPILE='{value}' is invalid: valid values "
+                                         "are 0, 1, true, false"):
         run(batch, "token-mean", torch.float32)
+
+
+@pytest.mark.parametrize(("value", "fused"), [("TRUE", True), ("false", False), ("1", True), ("0", False)])
+def test_switch_spellings(monkeypatch, fresh_compile_cache, value, fused):
+    monkeypatch.setenv(COMPILE_ENV, value)
+    run(random_batch(seed=2), "token-mean", torch.float32)
+    assert (algos._compiled_step not in (None, False)) is fused
 
 
 def test_bad_input_raises_as_in_eager_and_keeps_the_compiled_path(monkeypatch, fresh_compile_cache):
