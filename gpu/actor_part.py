@@ -93,8 +93,10 @@ def make_batch(s, pad_id: int):
 
 
 def trainer_config(s, model_dir, loss_mode, device):
-    """The packaged abc_grpo_trainer config, composed as `python -m abc_grpo_verl.train` composes it."""
-    from abc_grpo_verl.train import compose_config
+    """The packaged abc_grpo_trainer config, composed as `python -m abc_grpo_verl.train` (a hydra app) composes it."""
+    from hydra import compose, initialize_config_module
+
+    from abc_grpo_verl.train import CONFIG_NAME, CONFIG_PATH
 
     prefix = "actor_rollout_ref"
     overrides = [
@@ -114,7 +116,8 @@ def trainer_config(s, model_dir, loss_mode, device):
     ]
     if device == "cpu":  # verl's default compiles its log-prob helper: on 2 CPU cores that is most of the toy run
         overrides.append(f"{prefix}.actor.fsdp_config.use_torch_compile=False")
-    return compose_config(overrides), overrides
+    with initialize_config_module(CONFIG_PATH.removeprefix("pkg://"), version_base=None):
+        return compose(CONFIG_NAME, overrides=overrides), overrides
 
 
 def _trainer_view(config, worker):
