@@ -451,3 +451,24 @@ def test_loading_the_reward_never_registers_anything(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['abc_grpo_verl.reward']"
+
+
+@pytest.mark.slow
+def test_the_reward_benchmark_reports_every_scenario(tmp_path):
+    """bench/bench_reward.py end to end on tiny batches (no timing asserted): every scenario is measured, and no
+    ordinary answer is graded differently beside pathological ones."""
+    command = [sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "20", "--repeats", "1",
+               "--threads", "4", "--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    rows = {row["scenario"]: row for row in json.loads((tmp_path / "reward.json").read_text())["rows"]}
+    assert list(rows) == ["repeated", "repeated + 5% refused", "varied", "varied + 5% refused", "varied + 5% slow"]
+    assert [row["answers"] for row in rows.values()] == [200, 200, 20, 20, 20]
+    assert rows["repeated"]["ratio_to_batch"] == rows["varied"]["ratio_to_batch"] == 1.0
+    assert all(row["grades_per_s"] > 0 and row["changed"] == 0 for row in rows.values())
+    assert "| varied + 5% slow | 20 |" in (tmp_path / "reward.md").read_text()
+
+
+def test_the_reward_benchmark_names_a_bad_flag():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "0"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--answers='0' is invalid: need an integer >= 1" in result.stderr
