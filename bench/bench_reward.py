@@ -141,7 +141,7 @@ def bench_scorer(name, batches, threads, repeats):
         rate = statistics.median(run["grades_per_s"] for run in runs[scenario])
         loads = [run["load"] for run in runs[scenario]]
         rows.append({"scorer": label, "scenario": scenario, "answers": len(batches[batch_name]),
-                     "grades_per_s": rate,
+                     "grades_per_s": rate, "rounds_grades_per_s": [run["grades_per_s"] for run in runs[scenario]],
                      "ratio_to_batch": rate / statistics.median(run["grades_per_s"] for run in runs[batch_name]),
                      "changed": sum(run["scores"][i] != reference[i] for run in runs[scenario]
                                     for i in range(len(reference)) if i not in replaced),
@@ -153,12 +153,13 @@ def markdown(result):
     lines = [f"# Reward throughput ({result['machine']})", "",
              (f"Commit {result['commit']}, math-verify {result['math_verify']}, Python {result['python']}, "
               f"{result['threads']} threads."), "",
-             "| scorer | scenario | answers | grades/s | ratio to its batch | changed | load |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "| scorer | scenario | answers | grades/s | rounds | ratio to its batch | changed | load |",
+             "|---|---|---:|---:|---|---:|---:|---|"]
     for r in result["rows"]:
-        lines.append(f"| {r['scorer']} | {r['scenario']} | {r['answers']} | {r['grades_per_s']:.1f} | "
+        rounds = "-".join(f"{rate:.1f}" for rate in (min(r["rounds_grades_per_s"]), max(r["rounds_grades_per_s"])))
+        lines.append(f"| {r['scorer']} | {r['scenario']} | {r['answers']} | {r['grades_per_s']:.1f} | {rounds} | "
                      f"{r['ratio_to_batch']:.2f} | {r['changed']} | {r['load_min']:.1f}-{r['load_max']:.1f} |")
-    lines += ["", (f"grades/s: median of {result['repeats']} interleaved rounds. ratio to its batch: over the median "
+    lines += ["", (f"grades/s: median of {result['repeats']} interleaved rounds (rounds: lowest-highest). ratio to its batch: over the median "
                    "of the same batch without pathological answers. changed: ordinary answers, over all rounds, "
                    "scored differently than in that batch's first round (graded differently because of their "
                    "neighbours, or of load). load: the 1-minute load average at the start of each round's "
