@@ -156,10 +156,10 @@ def ground_truth_problem(value: Any) -> str | None:
 
     A ground truth is text or a finite number (not a bool). Text must not be empty or spell a null ("None",
     "null", "nan", any case): those are what ``str()`` makes of a missing value. The reason reads after a field
-    name: "is null", "is empty", "is a list ([1, 2]), not text or a number", ...
+    name: "is null", "is empty", "is of type list ([1, 2]), not text or a number", ...
     """
     if isinstance(value, bool) or not isinstance(value, str | numbers.Real | None):
-        return f"is a {type(value).__name__} ({value!r:.80}), not text or a number"
+        return f"is of type {type(value).__name__} ({value!r:.80}), not text or a number"
     if value is None or (isinstance(value, numbers.Real) and math.isnan(value)):
         return "is null"
     if isinstance(value, numbers.Real) and not math.isfinite(value):
@@ -496,8 +496,9 @@ class _Estimate:
 @lru_cache(maxsize=4096)
 def exceeds_grading_budget(text: str) -> bool:
     """Whether comparing `text` would make sympy compute past the grading budget: an exact rational of more than
-    MAX_EXACT_DIGITS digits (``9^{9^{9}}``, ``(10^6)!``, ``\\binom{10^9}{10^8}``), or an integer power of a sum with a symbolic or irrational term that expands to more than MAX_EXPANDED_TERMS
-    terms (``(x+1)^{1000}``, ``(x+y+1)^{50}``, ``(1+\\sqrt{2})^{500}``).
+    MAX_EXACT_DIGITS digits (``9^{9^{9}}``, ``(10^6)!``, ``\\binom{10^9}{10^8}``), or an integer power of a sum with
+    a symbolic or irrational term that expands to more than MAX_EXPANDED_TERMS terms (``(x+1)^{1000}``,
+    ``(x+y+1)^{50}``, ``(1+\\sqrt{2})^{500}``).
 
     An estimate from the text alone, in microseconds, generous in what it lets through: what it cannot read goes
     to math-verify, under the worker's deadline.

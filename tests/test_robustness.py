@@ -21,7 +21,7 @@ from tests.test_reward import PAST_THE_BUDGET, POWER_TOWER, without_budget
 # Reward and data scripts
 # ======================================================================================================================
 
-# --- The reward: no answer holds the process or another answer's grade hostage ---------------------------------------
+# --- The reward: no answer holds the process or another answer's grade hostage ----------------------------------------
 
 # Grading from threads of a daemonic process (which may not have multiprocessing children): with the budget, the
 # tower is refused in microseconds; without it, it reaches a worker process and is killed at the deadline. Either
@@ -95,7 +95,7 @@ def test_an_answer_past_the_budget_never_reaches_sympy(answer, why, monkeypatch)
     assert compute_score(data_source="x", solution_str=f"\\boxed{{{answer}}}", ground_truth=answer)["score"] == 1.0
 
 
-# --- The reward: a bad ground truth never scores -----------------------------------------------------------------------
+# --- The reward: a bad ground truth never scores ----------------------------------------------------------------------
 
 BAD_GROUND_TRUTHS = [
     (None, "is null"),
@@ -107,11 +107,11 @@ BAD_GROUND_TRUTHS = [
     ("NaN", "is 'NaN'"),
     ("", "is empty"),
     ("  \n", "is empty"),
-    ([1, 2], "is a list ([1, 2]), not text or a number"),
-    (["38"], "is a list"),
-    ({"answer": "38"}, "is a dict"),
-    (True, "is a bool"),
-    (np.bool_(True), "is a bool"),
+    ([1, 2], "is of type list ([1, 2]), not text or a number"),
+    (["38"], "is of type list"),
+    ({"answer": "38"}, "is of type dict"),
+    (True, "is of type bool"),
+    (np.bool_(True), "is of type bool"),
     (float("inf"), "is not finite"),
 ]
 
@@ -151,15 +151,15 @@ BAD_ROWS = [
     ("math500", {"answer": None}, "field 'answer' is null"),
     ("math500", {"answer": ""}, "field 'answer' is empty"),
     ("math500", {"answer": "None"}, "field 'answer' is 'None', the text of a missing value"),
-    ("math500", {"answer": [1, 2]}, "field 'answer' is a list ([1, 2]), not text or a number"),
+    ("math500", {"answer": [1, 2]}, "field 'answer' is of type list ([1, 2]), not text or a number"),
     ("math500", {"answer": None, "problem": None}, "field 'problem' is null"),
     ("math500", {"answer": ...}, "field 'answer' is missing"),
     ("math500", {"solution": None}, "field 'solution' is null"),
     ("dapo", {"solution": None}, "field 'solution' is null"),
-    ("dapo", {"solution": ["5", "6"]}, "field 'solution' is a list (['5', '6']), not text or a number"),
-    ("dapo", {"solution": {"value": 5}}, "field 'solution' is a dict"),
+    ("dapo", {"solution": ["5", "6"]}, "field 'solution' is of type list (['5', '6']), not text or a number"),
+    ("dapo", {"solution": {"value": 5}}, "field 'solution' is of type dict"),
     ("dapo", {"prompt": None}, "field 'prompt' is null"),
-    ("dapo", {"prompt": 17}, "field 'prompt' is a int (17), not text"),
+    ("dapo", {"prompt": 17}, "field 'prompt' is of type int (17), not text"),
     ("dapo", {"prompt": "Solve the following math problem step by step. The last line of your response should be of "
                         "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n"
                         "Remember to put your answer on its own line after \"Answer:\""},
@@ -261,7 +261,8 @@ def test_a_json_array_names_the_line_of_the_bad_element(scripts, tmp_path):
     path.write_text("[\n" + json.dumps(good) + ",\n\n" + json.dumps({**good, "answer": None}) + "\n]\n")
     assert f"{path}:4: field 'answer' is null" in run_script(scripts, "gsm8k", path)[1]
     path.write_text("[\n" + json.dumps(good) + ",\n" + json.dumps(good)[:-1] + "\n]\n")
-    assert f"error: {path}:4: not valid JSON (Expecting ',' delimiter at column 1)" in run_script(scripts, "gsm8k", path)[1]
+    message = run_script(scripts, "gsm8k", path)[1]
+    assert f"error: {path}:4: not valid JSON (Expecting ',' delimiter at column 1)" in message
     path.write_text("[\n" + json.dumps(good) + ",\n")
     assert "the array is never closed" in run_script(scripts, "gsm8k", path)[1]
 

@@ -97,7 +97,7 @@ def text_field(record: dict[str, Any], field: str) -> str:
     if value is None:
         raise BadRowError(f"field {field!r} is null")
     if not isinstance(value, str):
-        raise BadRowError(f"field {field!r} is a {type(value).__name__} ({value!r:.80}), not text")
+        raise BadRowError(f"field {field!r} is of type {type(value).__name__} ({value!r:.80}), not text")
     if not value.strip():
         raise BadRowError(f"field {field!r} is empty")
     return value.strip()
@@ -132,7 +132,7 @@ def make_row(spec: OutputSpec, source: SourceRecord) -> dict[str, Any]:
     if source.unreadable is not None:
         raise BadRowError(source.unreadable)
     if not isinstance(source.record, dict):
-        raise BadRowError(f"the record is a {type(source.record).__name__} ({source.record!r:.80}), not an object "
+        raise BadRowError(f"the record is of type {type(source.record).__name__} ({source.record!r:.80}), not an object "
                           "with fields")
     problem, truth, solution = spec.convert(source.record)
     return {
