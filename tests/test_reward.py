@@ -1,6 +1,7 @@
 """Reward: answer extraction and math-verify grading on a hand-written table, from the main thread and from worker
-threads (through the spawned grading pool, with its deadline), called the way verl's naive reward manager calls it,
-and loaded without registering anything."""
+threads; the worker processes (deadline, kill, replacement, start errors, CPU limit); the grading budget against
+independent digit and term counts; agreement with math-verify on the benchmarks' ground truths; the call the way
+verl's naive reward manager makes it; loading without registering anything; and the reward benchmark's smoke run."""
 
 import asyncio
 import json
@@ -122,7 +123,7 @@ def test_verl_calling_convention_with_extra_keywords():
 
 
 def test_signal_timeouts_fail_off_the_main_thread():
-    """Why grade_answer disables math-verify's timeout outside the main thread: with it, math-verify refuses."""
+    """Why answers are graded in worker processes' main threads: elsewhere math-verify's timeout refuses to work."""
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(math_verify.parse, "\\boxed{1}", parsing_timeout=5)
         with pytest.raises(ValueError, match="threaded environment"):
