@@ -159,8 +159,9 @@ def markdown(result):
         rounds = "-".join(f"{rate:.1f}" for rate in (min(r["rounds_grades_per_s"]), max(r["rounds_grades_per_s"])))
         lines.append(f"| {r['scorer']} | {r['scenario']} | {r['answers']} | {r['grades_per_s']:.1f} | {rounds} | "
                      f"{r['ratio_to_batch']:.2f} | {r['changed']} | {r['load_min']:.1f}-{r['load_max']:.1f} |")
-    lines += ["", (f"grades/s: median of {result['repeats']} interleaved rounds (rounds: lowest-highest). ratio to its batch: over the median "
-                   "of the same batch without pathological answers. changed: ordinary answers, over all rounds, "
+    lines += ["", (f"grades/s: median of {result['repeats']} interleaved rounds (rounds: lowest-highest). ratio to "
+                   "its batch: over the median of the same batch without pathological answers. changed: ordinary "
+                   "answers, over all rounds, "
                    "scored differently than in that batch's first round (graded differently because of their "
                    "neighbours, or of load). load: the 1-minute load average at the start of each round's "
                    "measurement, lowest-highest.")]
