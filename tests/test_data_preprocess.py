@@ -208,17 +208,18 @@ def error_of(script, args):
 def test_missing_columns_are_named(scripts, tmp_path):
     message = error_of(scripts["gsm8k"], [f"--input=train={FIXTURES / 'math500_test.jsonl'}",
                                           f"--output-dir={tmp_path}"])
-    assert "lacks column(s) ['question']" in message and "openai/gsm8k" in message
+    assert "no record has column(s) ['question']" in message and "openai/gsm8k" in message
     assert "needs ['question', 'answer']" in message
     message = error_of(scripts["dapo_math"], [f"--input={FIXTURES / 'gsm8k_train.jsonl'}",
                                               f"--output-dir={tmp_path}"])
-    assert "lacks column(s) ['prompt', 'solution']" in message
+    assert "no record has column(s) ['prompt', 'solution']" in message
 
 
 def test_bad_records_and_arguments_fail_clearly(scripts, tmp_path, monkeypatch):
     no_hashes = tmp_path / "bad.jsonl"
     no_hashes.write_text(json.dumps({"question": "q", "answer": "The answer is 4."}) + "\n")
-    assert "record 0" in error_of(scripts["gsm8k"], [f"--input=train={no_hashes}", f"--output-dir={tmp_path}"])
+    message = error_of(scripts["gsm8k"], [f"--input=train={no_hashes}", f"--output-dir={tmp_path}"])
+    assert f"{no_hashes}:1: field 'answer' has no final '#### <number>' line" in message
     no_box = tmp_path / "nobox.jsonl"
     no_box.write_text(json.dumps({"problem": "p", "solution": "It is 4.", "level": "1", "type": "t"}) + "\n")
     assert "\\boxed{} answer" in error_of(scripts["math_dataset"], [f"--input=train={no_box}",

@@ -1,29 +1,39 @@
 """Reward: answer extraction and math-verify grading on a hand-written table, from the main thread and from worker
-threads (through the spawned grading pool, with its deadline), called the way verl's naive reward manager calls it,
-and loaded without registering anything."""
+threads; the worker processes (deadline, kill, replacement, start errors, CPU limit); the grading budget against
+independent digit and term counts; agreement with math-verify on the benchmarks' ground truths; the call the way
+verl's naive reward manager makes it; loading without registering anything; and the reward benchmark's smoke run."""
 
 import asyncio
+import json
 import logging
+import math
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
+from pathlib import Path
 
 import math_verify
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from math_verify.errors import TimeoutException
 from omegaconf import OmegaConf
 
 from abc_grpo_verl import reward
 from abc_grpo_verl.reward import compute_score, extract_final_answer, grade_answer
 
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
 GSM8K = "openai/gsm8k"
 MATH = "DigitalLearningGmbH/MATH-lighteval"
 # Short, yet sympy works on it until math-verify's timeout stops it (about 5 s); without a timeout, for good.
+# The grading budget refuses it before math-verify sees it; tests of what stands behind the budget turn it off.
 POWER_TOWER = "9^{9^{9^{9}}}"
 
 # (response, data_source, extracted answer)
@@ -113,7 +123,7 @@ def test_verl_calling_convention_with_extra_keywords():
 
 
 def test_signal_timeouts_fail_off_the_main_thread():
-    """Why grade_answer disables math-verify's timeout outside the main thread: with it, math-verify refuses."""
+    """Why answers are graded in worker processes' main threads: elsewhere math-verify's timeout refuses to work."""
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(math_verify.parse, "\\boxed{1}", parsing_timeout=5)
         with pytest.raises(ValueError, match="threaded environment"):
@@ -140,116 +150,233 @@ def in_thread(function, *args, **kwargs):
     return results[0]
 
 
-def test_the_main_thread_grades_in_place_and_other_threads_in_the_pool(monkeypatch):
-    """The main thread calls math-verify itself, with its timeout; a worker thread hands the same call, timeout
-    included, to the pool, whose child runs it in its main thread (where the timeout works)."""
-    seen = []
+@pytest.fixture
+def own_pool(monkeypatch):
+    """A worker pool of the test's own (closed after it), so that killed workers and changed settings stay in it;
+    returns a function that installs a pool of the given size."""
+    pools = []
 
-    def recording_parse(text, targets, parsing_timeout):
-        seen.append(parsing_timeout)
-        return math_verify.parse(text, targets, parsing_timeout=parsing_timeout)
+    def install(size=2):
+        pools.append(reward._WorkerPool(size))
+        monkeypatch.setattr(reward, "_pool", pools[-1])
+        return pools[-1]
 
-    monkeypatch.setattr(reward, "parse", recording_parse)
-    assert grade_answer("1", "1")
-    assert seen == [reward.MATH_VERIFY_TIMEOUT_S] * 2
-
-    submitted = []
-
-    class RecordingPool:
-        def apply_async(self, function, args):
-            submitted.append(args)
-            return SimpleNamespace(get=lambda timeout: True)
-
-    monkeypatch.setattr(reward, "_pool", RecordingPool())
-    assert in_thread(grade_answer, "1", "2")  # the recording pool's verdict, not math-verify's
-    assert submitted == [("1", "2", reward.MATH_VERIFY_TIMEOUT_S)]
-    assert seen == [reward.MATH_VERIFY_TIMEOUT_S] * 2  # nothing parsed in this process
+    yield install
+    for pool in pools:
+        pool.close()
 
 
-def test_a_pathological_answer_from_a_worker_thread_times_out_in_the_pool():
-    """Off the main thread without the pool, this never returns (big-integer work, no timeout). In the pool the
-    child's own math-verify timeout ends it, well within the deadline, and the pool keeps serving meanwhile."""
-    assert in_thread(grade_answer, "2", "2")
-    pool = reward._pool
-    start = time.monotonic()
-    with ThreadPoolExecutor(2) as threads:
-        slow = threads.submit(compute_score, data_source="x", solution_str=f"\\boxed{{{POWER_TOWER}}}",
-                              ground_truth="3")
-        quick = threads.submit(grade_answer, "\\frac{1}{2}", "0.5")
-        assert quick.result(timeout=60) is True
-        assert slow.result(timeout=60) == {"score": 0.0, "acc": False, "pred": POWER_TOWER}
-    assert time.monotonic() - start < reward.POOL_DEADLINE_S
-    assert reward._pool is pool  # no deadline miss: math-verify's timeout worked in the child
+def without_budget(monkeypatch):
+    """Send every answer to math-verify, the pathological ones too, to exercise what stands behind the budget."""
+    monkeypatch.setattr(reward, "exceeds_grading_budget", lambda text: False)
 
 
-def test_a_missed_deadline_counts_wrong_and_replaces_the_pool(monkeypatch, caplog):
-    assert in_thread(grade_answer, "2", "2")
-    old_pool = reward._pool
-    monkeypatch.setattr(reward, "POOL_DEADLINE_S", 0.2)
+def test_every_caller_grades_in_a_worker_process(monkeypatch, own_pool):
+    """Main thread or not, math-verify never runs in the caller's process: the table grades the same although
+    math-verify is broken here."""
+    pool = own_pool(2)
+    monkeypatch.setattr(reward, "parse", lambda *args, **kwargs: pytest.fail("parsed in the calling process"))
+    expected = [equivalent for _, _, equivalent in GRADING]
+    assert [grade_answer(answer, truth) for answer, truth, _ in GRADING] == expected
+    assert in_thread(lambda: [grade_answer(answer, truth) for answer, truth, _ in GRADING]) == expected
+    assert pool.idle and all(worker.process.pid != os.getpid() and worker.alive() for worker in pool.idle)
+
+
+@pytest.mark.slow
+def test_a_worker_past_its_deadline_is_killed_alone(monkeypatch, own_pool, caplog):
+    """The tower keeps sympy busy well past a 1 s deadline: its worker is killed, the answer counted wrong, and the
+    answers graded meanwhile by the other worker are all right."""
+    pool = own_pool(2)
+    without_budget(monkeypatch)
+    monkeypatch.setattr(reward, "TASK_DEADLINE_S", 1.0)
+    assert grade_answer("2", "2")  # one worker up
+    with caplog.at_level(logging.WARNING, logger=reward.__name__), ThreadPoolExecutor(2) as threads:
+        tower = threads.submit(grade_answer, POWER_TOWER, "3")
+        time.sleep(0.2)  # the tower takes the idle worker; the loop below gets a new one
+        others = [grade_answer(answer, truth) for answer, truth, _ in GRADING[:12] * 2]
+        assert tower.result(timeout=60) is False
+    assert others == [equivalent for _, _, equivalent in GRADING[:12]] * 2
+    assert caplog.text.count("counted wrong, worker replaced") == 1 and POWER_TOWER in caplog.text
+    assert len(pool.idle) == 1  # the survivor; the killed one was not put back
+
+
+def test_an_idle_worker_that_died_is_replaced_before_it_takes_the_answer(own_pool, caplog):
+    pool = own_pool(1)
+    assert grade_answer("1/2", "0.5")
+    (worker,) = pool.idle
+    worker.process.kill()
+    worker.process.wait()
     with caplog.at_level(logging.WARNING, logger=reward.__name__):
-        assert in_thread(grade_answer, POWER_TOWER, "3") is False
-    assert "grading pool replaced" in caplog.text
-    assert reward._pool is None
-    with pytest.raises(ValueError, match="Pool not running"):
-        old_pool.apply_async(abs, (-1,))  # terminated, its stuck worker with it
-
-    monkeypatch.undo()
-    assert in_thread(grade_answer, "1/2", "\\frac{1}{2}") is True
-    assert in_thread(grade_answer, "1/3", "\\frac{1}{2}") is False
-    assert reward._pool is not None and reward._pool is not old_pool
+        assert grade_answer("1/2", "0.5") is True
+    assert not caplog.text
+    assert pool.idle[0] is not worker and pool.idle[0].alive()
 
 
-def test_without_a_pool_worker_threads_grade_in_place_after_one_warning(monkeypatch, caplog):
-    def refuse(*args, **kwargs):
-        raise AssertionError("daemonic processes are not allowed to have children")
+def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch, own_pool, tmp_path):
+    """Grading without a worker would give up the promise, so compute_score raises, naming the reason."""
+    own_pool(1)
+    broken = tmp_path / "math_verify"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('math-verify is broken here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker, not this process, imports the broken copy
+    with pytest.raises(reward.WorkerStartError, match="math-verify is broken here"):
+        compute_score(data_source=MATH, solution_str="\\boxed{1}", ground_truth="1")
+    monkeypatch.delenv("PYTHONPATH")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    with pytest.raises(reward.WorkerStartError, match="cannot start a grading worker .*no-python"):
+        compute_score(data_source=MATH, solution_str="\\boxed{1}", ground_truth="1")
 
-    monkeypatch.setattr(reward, "_SPAWN", SimpleNamespace(Pool=refuse))
-    monkeypatch.setattr(reward, "_pool", None)
-    monkeypatch.setattr(reward, "_pool_unavailable", False)
-    with caplog.at_level(logging.WARNING, logger=reward.__name__):
-        assert in_thread(grade_answer, "1/2", "0.5") is True
-        assert in_thread(grade_answer, "3", "4") is False
-    assert caplog.text.count("Cannot start the math-verify grading pool") == 1
 
-
-DAEMON_PROBE = """
-import multiprocessing, threading
-from abc_grpo_verl.reward import grade_answer
-
-def grade_from_a_thread(results):
-    thread = threading.Thread(target=lambda: results.put(grade_answer("1/2", "0.5")))
-    thread.start()
-    thread.join()
-
-results = multiprocessing.get_context("fork").Queue()
-daemon = multiprocessing.get_context("fork").Process(target=grade_from_a_thread, args=(results,), daemon=True)
-daemon.start()
-print(results.get(timeout=60))
-daemon.join()
+ORPHAN_WORKER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("worker", sys.argv[1])
+worker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worker)
+worker.TASK_CPU_LIMIT_S = 1
+worker.serve_grading_requests()
 """
 
 
-def test_a_daemonic_process_cannot_start_the_pool_and_grades_in_place():
-    """multiprocessing forbids daemonic processes to have children: the pool's creation fails there."""
-    result = subprocess.run([sys.executable, "-c", DAEMON_PROBE], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True"
-    assert "Cannot start the math-verify grading pool" in result.stderr
+@pytest.mark.slow
+def test_a_worker_stops_at_its_cpu_limit_even_without_its_parent():
+    """A parent that dies cannot kill its worker; the kernel does, once the answer has used TASK_CPU_LIMIT_S of
+    CPU time (here 1 s instead of 40 s; math-verify's own 5 s alarm never comes)."""
+    worker = subprocess.Popen([sys.executable, "-c", ORPHAN_WORKER, reward.__file__], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        assert worker.stdout.readline() == b"ready\n"
+        worker.stdin.write(json.dumps([POWER_TOWER, "3"]).encode() + b"\n")
+        worker.stdin.flush()
+        assert worker.wait(timeout=60) == -signal.SIGXCPU
+    finally:
+        worker.kill()
+        worker.wait()
 
 
 @pytest.mark.parametrize("error", [RuntimeError("sympy blew up"), TimeoutException("timed out"), RecursionError()])
 def test_any_math_verify_failure_counts_as_wrong(monkeypatch, error):
+    """What a worker runs; here in this process's main thread, where math-verify's timeout works too."""
     def failing_verify(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(reward, "verify", failing_verify)
-    assert grade_answer("1", "1") is False
-    assert compute_score(data_source=MATH, solution_str="\\boxed{1}", ground_truth="1")["score"] == 0.0
+    assert reward._parse_and_verify("1", "1") is False
 
 
-def test_overlong_answers_are_wrong_without_parsing(monkeypatch):
-    monkeypatch.setattr(reward, "parse", lambda *args, **kwargs: pytest.fail("parsed an over-long answer"))
+def test_overlong_and_empty_answers_are_wrong_without_a_worker(monkeypatch):
+    monkeypatch.setattr(reward, "_workers", lambda: pytest.fail("sent to a worker"))
     assert grade_answer("1" * (reward.MAX_ANSWER_CHARS + 1), "1") is False
+    assert grade_answer("  ", "1") is False and grade_answer(None, "1") is False
+
+
+# (answer, why math-verify cannot compare it in bounded time; measured in docs/reward.md)
+PAST_THE_BUDGET = [
+    (POWER_TOWER, "exact power with 9^(9^9) digits"),
+    ("9^{9^{9}}", "369 million digits"),
+    ("10^{10^{10}}", "10^10 digits"),
+    ("7^{10^{7}}", "8.5 million digits"),
+    ("2^{10^{6}}", "301,030 digits"),
+    ("10^{-10^{10}}", "its denominator"),
+    ("\\frac{1}{10^{10^{10}}}", "its denominator"),
+    ("1000000!", "5.6 million digits"),
+    ("\\left(10^{9}\\right)!", "8.6 billion digits"),
+    ("10!!", "(10!)! = 3628800!, as sympy reads it"),
+    ("\\binom{10^{9}}{5\\cdot 10^{8}}", "300 million digits"),
+    ("(x+1)^{100000}", "100,001 terms once expanded"),
+    ("(x+1)^{500}", "501 terms, 1-2 s"),
+    ("(x+1)^{100}", "101 terms, just past the limit"),
+    ("(x+y+1)^{200}", "20,301 terms, over 5 s"),
+    ("((x+1)(x-1))^{200}", "a product of sums, then a power"),
+    ("(1+\\sqrt{2})^{10000}", "expansion of an irrational sum"),
+    ("\\sqrt{x+1}^{1000}", "(x+1)^500"),
+    ("\\sqrt{2}^{10^{10}}", "2^(5 * 10^9)"),
+    ("\\sin(10^{10^{10}})", "the argument"),
+    ("x = 9^{9^9}", "one side of an equation"),
+    ("\\{1, 9^{9^{9}}\\}", "one element of a set"),
+    ("9^9^9", "unbraced, read as 9^(9^9)"),
+    ("2**10**8", "plain Python syntax"),
+]
+WITHIN_THE_BUDGET = [
+    "5^{5^{5}}", "2^{10^{3}}", "x^{10^{9}}", "e^{10^{10}}", "\\sqrt[10^{9}]{2}", "(x+1)^{99}", "(1+\\sqrt{2})^{99}",
+    "(x+y+1)^{12}", "(x+1)^{-99}", "(x+1)^{10^{10}/10^{10}}", "(x+1)^{1/2}", "(x+1)(x+2)(x+3)(x+4)(x+5)(x+6)",
+    "1^{10^{10}}", "(-1)^{10^{100}}", "0^{10^{100}}", "5!!", "20000!", "\\binom{100}{50}", "\\pi^{1000}", "\\frac12",
+    "(1,2)", "[0, 1) \\cup (2, 3]", "\\text{(C)}", "90^\\circ", "10^{-5}", "a_{10^{10^{10}}}", "1.5^{100}",
+]
+
+
+@pytest.mark.parametrize(("answer", "why"), PAST_THE_BUDGET)
+def test_answers_past_the_grading_budget_are_recognised(answer, why):
+    assert reward.exceeds_grading_budget(answer), why
+
+
+@pytest.mark.parametrize("answer", WITHIN_THE_BUDGET)
+def test_ordinary_and_large_but_cheap_answers_are_within_the_budget(answer):
+    assert not reward.exceeds_grading_budget(answer)
+
+
+@given(base=st.integers(2, 99), exponent=st.integers(1, 10**7))
+def test_the_budget_of_a_power_is_its_digit_count(base, exponent):
+    """Independent of the estimate's arithmetic: the digits of base^exponent, from logarithms."""
+    digits = exponent * math.log10(base)
+    assert reward.exceeds_grading_budget(f"{base}^{{{exponent}}}") == (digits > reward.MAX_EXACT_DIGITS)
+
+
+@given(n=st.integers(0, 10**6))
+def test_the_budget_of_a_factorial_is_its_digit_count(n):
+    digits = math.lgamma(n + 1) / math.log(10)
+    assert reward.exceeds_grading_budget(f"{n}!") == (digits > reward.MAX_EXACT_DIGITS)
+
+
+@given(variables=st.integers(1, 3), exponent=st.integers(1, 2000))
+def test_the_budget_of_an_expansion_is_its_term_count(variables, exponent):
+    """(x_1 + ... + x_v + 1)^n expands to C(n + v, v) terms."""
+    base = "+".join(["1", *"xyz"[:variables]])
+    terms = math.comb(exponent + variables, variables)
+    assert reward.exceeds_grading_budget(f"({base})^{{{exponent}}}") == (terms > reward.MAX_EXPANDED_TERMS)
+
+
+def test_answers_past_the_budget_are_compared_as_text(monkeypatch):
+    monkeypatch.setattr(reward, "_workers", lambda: pytest.fail("sent to a worker"))
+    assert grade_answer("9^{9^{9^{9}}}", "9^{ 9^{9^{9}} }") is True
+    assert grade_answer("9^{9^{9^{9}}}", "3") is False
+    assert grade_answer("3", "(10^{9})!") is False
+
+
+def benchmark_ground_truths():
+    """(benchmark, ground truth) of every problem in ../shared/benchmarks: its `answer`, the number after a GSM8K
+    answer's "####", or the boxed answer of a solution (Minerva has no answer column)."""
+    truths = []
+    for path in sorted((ROOT.parent / "shared" / "benchmarks").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            text = str(record.get("answer", record.get("solution")))
+            truth = text if "answer" in record and "####" not in text else extract_final_answer(text, path.stem)
+            truths.append((path.stem, truth))
+    return truths
+
+
+def test_no_benchmark_ground_truth_is_past_the_budget():
+    truths = benchmark_ground_truths()
+    assert len(truths) > 2000 and {name for name, _ in truths} >= {"aime24", "gsm8k", "math500", "minerva_math"}
+    assert [truth for _, truth in truths if reward.exceeds_grading_budget(truth)] == []
+
+
+def test_graded_from_16_threads_the_reward_agrees_with_math_verify():
+    """Benchmark answers against their own ground truth and against their neighbour's, in each benchmark's own
+    notation: the verdicts from 16 threads (through the workers) equal math-verify's called here directly, in the
+    main thread, with its own timeouts."""
+    truths = [truth for _, truth in benchmark_ground_truths()][::40]
+    pairs = [(answer, truth) for index, truth in enumerate(truths) for answer in (truth, truths[index - 1])]
+
+    def math_verify_verdict(answer, truth):
+        targets = (math_verify.LatexExtractionConfig(), math_verify.ExprExtractionConfig())
+        gold, predicted = (math_verify.parse(f"\\boxed{{{text}}}", targets) for text in (truth, answer))
+        return bool(gold and predicted and math_verify.verify(gold, predicted))
+
+    expected = [math_verify_verdict(answer, truth) for answer, truth in pairs]
+    with ThreadPoolExecutor(16) as threads:
+        assert list(threads.map(lambda pair: grade_answer(*pair), pairs)) == expected
+    assert 30 < sum(expected) < len(pairs) - 30  # both verdicts well represented
 
 
 class CharTokenizer:
@@ -325,3 +452,24 @@ def test_loading_the_reward_never_registers_anything(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['abc_grpo_verl.reward']"
+
+
+@pytest.mark.slow
+def test_the_reward_benchmark_reports_every_scenario(tmp_path):
+    """bench/bench_reward.py end to end on tiny batches (no timing asserted): every scenario is measured, and no
+    ordinary answer is graded differently beside pathological ones."""
+    command = [sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "20", "--repeats", "1",
+               "--threads", "4", "--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    rows = {row["scenario"]: row for row in json.loads((tmp_path / "reward.json").read_text())["rows"]}
+    assert list(rows) == ["repeated", "repeated + 5% refused", "varied", "varied + 5% refused", "varied + 5% slow"]
+    assert [row["answers"] for row in rows.values()] == [200, 200, 20, 20, 20]
+    assert rows["repeated"]["ratio_to_batch"] == rows["varied"]["ratio_to_batch"] == 1.0
+    assert all(row["grades_per_s"] > 0 and row["changed"] == 0 for row in rows.values())
+    assert "| varied + 5% slow | 20 |" in (tmp_path / "reward.md").read_text()
+
+
+def test_the_reward_benchmark_names_a_bad_flag():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "0"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--answers='0' is invalid: need an integer >= 1" in result.stderr

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 import preprocess_utils
-from preprocess_utils import OutputSpec
+from preprocess_utils import BadRowError, OutputSpec
 
 REPO = "open-r1/DAPO-Math-17k-Processed"
 SUBSETS = ("all", "en", "cn")
@@ -45,12 +45,12 @@ def strip_dapo_wrapper(prompt: str) -> str:
     return DAPO_WRAPPER_TAIL.sub("", DAPO_WRAPPER_HEAD.sub("", prompt)).strip()
 
 
-def convert(record: dict[str, Any], index: int) -> tuple[str, str, str]:
+def convert(record: dict[str, Any]) -> tuple[str, str, str]:
     """(problem, ground truth, solution) of one record (columns ``prompt``, ``solution``, ...)."""
-    problem = strip_dapo_wrapper(str(record["prompt"]))
-    answer = str(record["solution"]).strip()
-    if not problem or not answer:
-        raise ValueError(f"{REPO} record {index}: empty {'prompt' if not problem else 'solution'}")
+    problem = strip_dapo_wrapper(preprocess_utils.text_field(record, "prompt"))
+    if not problem:
+        raise BadRowError("field 'prompt' holds only the 'Answer:' instruction, no problem")
+    answer = preprocess_utils.answer_field(record, "solution")
     return problem, answer, answer
 
 

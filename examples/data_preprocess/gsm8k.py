@@ -13,16 +13,18 @@
 # limitations under the License.
 """GSM8K (openai/gsm8k, config "main") as verl parquet: <output-dir>/train.parquet and test.parquet.
 
-The ground truth is the number after the reference answer's "####", thousands commas removed.
+The ground truth is the number after the reference answer's "####", thousands commas removed. Records with an
+empty question or no "####" number are refused (or left out with --skip-bad-rows).
 
     python examples/data_preprocess/gsm8k.py --output-dir ~/data/gsm8k
     python examples/data_preprocess/gsm8k.py --input train=gsm8k_train.jsonl --input test=gsm8k_test.jsonl
 """
 
+import numbers
 from typing import Any
 
 import preprocess_utils
-from preprocess_utils import OutputSpec
+from preprocess_utils import BadRowError, OutputSpec
 
 from abc_grpo_verl.reward import extract_final_answer
 
@@ -30,13 +32,21 @@ REPO = "openai/gsm8k"
 DEFAULT_OUTPUT_DIR = "~/data/gsm8k"
 
 
-def convert(record: dict[str, Any], index: int) -> tuple[str, str, str]:
-    """(problem, ground truth, reference solution) of one GSM8K record (columns ``question``, ``answer``)."""
-    answer = record["answer"]
-    ground_truth = extract_final_answer(answer, REPO)
-    if ground_truth is None:
-        raise ValueError(f"{REPO} record {index}: its answer has no final '#### <number>' line: {answer[-80:]!r}")
-    return record["question"], ground_truth, answer
+def convert(record: dict[str, Any]) -> tuple[str, str, str]:
+    """(problem, ground truth, reference solution) of one GSM8K record (columns ``question``, ``answer``).
+
+    The answer is the reference solution ending in "#### <number>"; a bare number is taken as the final answer.
+    """
+    question = preprocess_utils.text_field(record, "question")
+    answer = record.get("answer")
+    if isinstance(answer, numbers.Real) and not isinstance(answer, bool):
+        truth = preprocess_utils.ground_truth(answer, "field 'answer'")
+        return question, truth, truth
+    solution = preprocess_utils.text_field(record, "answer")
+    truth = extract_final_answer(solution, REPO)
+    if truth is None:
+        raise BadRowError(f"field 'answer' has no final '#### <number>' line: {solution[-80:]!r}")
+    return question, truth, solution
 
 
 SPECS = [

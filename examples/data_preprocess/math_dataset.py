@@ -24,7 +24,7 @@ MATH-lighteval's ground truth is the last \\boxed{} of the reference solution; M
 from typing import Any
 
 import preprocess_utils
-from preprocess_utils import OutputSpec
+from preprocess_utils import BadRowError, OutputSpec
 
 from abc_grpo_verl.reward import extract_final_answer
 
@@ -33,22 +33,21 @@ MATH500_REPO = "HuggingFaceH4/MATH-500"
 DEFAULT_OUTPUT_DIR = "~/data/math"
 
 
-def convert_lighteval(record: dict[str, Any], index: int) -> tuple[str, str, str]:
+def convert_lighteval(record: dict[str, Any]) -> tuple[str, str, str]:
     """(problem, ground truth, solution) of a MATH-lighteval record (``problem``, ``solution``, ``level``, ``type``)."""
-    solution = record["solution"]
-    ground_truth = extract_final_answer(solution)
-    if ground_truth is None:
-        raise ValueError(f"{LIGHTEVAL_REPO} record {index}: its solution has no complete \\boxed{{}} answer: "
-                         f"{solution[-80:]!r}")
-    return record["problem"], ground_truth, solution
+    problem = preprocess_utils.text_field(record, "problem")
+    solution = preprocess_utils.text_field(record, "solution")
+    boxed = extract_final_answer(solution)
+    if boxed is None:
+        raise BadRowError(f"field 'solution' has no complete \\boxed{{}} answer: {solution[-80:]!r}")
+    return problem, preprocess_utils.ground_truth(boxed, "the \\boxed{} answer of field 'solution'"), solution
 
 
-def convert_math500(record: dict[str, Any], index: int) -> tuple[str, str, str]:
+def convert_math500(record: dict[str, Any]) -> tuple[str, str, str]:
     """(problem, ground truth, solution) of a MATH-500 record (``problem``, ``solution``, ``answer``, ...)."""
-    answer = str(record["answer"]).strip()
-    if not answer:
-        raise ValueError(f"{MATH500_REPO} record {index}: empty answer")
-    return record["problem"], answer, record["solution"]
+    problem = preprocess_utils.text_field(record, "problem")
+    answer = preprocess_utils.answer_field(record, "answer")
+    return problem, answer, preprocess_utils.text_field(record, "solution")
 
 
 SPECS = [

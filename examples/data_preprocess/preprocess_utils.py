@@ -23,6 +23,11 @@ Every script writes rows in the layout verl's ``RLHFDataset`` and reward manager
 
 ``extra_info`` has the same keys in every script on purpose: verl concatenates its ``data.train_files`` with
 ``datasets.concatenate_datasets``, which refuses files whose columns differ (GSM8K + MATH in one run).
+
+Every record is checked before it becomes a row: its problem must be non-empty text, its ground truth text or a
+number that the reward accepts (``abc_grpo_verl.reward.ground_truth_problem``), never null, empty, a list or the
+text 'None'. A bad record stops the script with the file, the line and the field; ``--skip-bad-rows`` leaves bad
+records out instead and reports how many, and the first few, on stderr.
 """
 
 import argparse
@@ -36,10 +41,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from abc_grpo_verl.reward import ground_truth_problem
+
 # The paper's instruction (arXiv 2601.03895; the authors' configs pass it as `system_prompt`).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 ABILITY = "math"
 INPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
+# How many bad rows an error or a --skip-bad-rows report lists one by one.
+BAD_ROWS_LISTED = 5
+
+
+class BadRowError(ValueError):
+    """One source record cannot become a row; the message names the field and what is wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +64,8 @@ class OutputSpec:
         repo: hub dataset id, also written as ``data_source``.
         config: hub config name (None when the dataset has only the default one).
         split: hub split to read.
-        columns: the source columns `convert` reads; a missing one is an error that names it.
-        convert: ``(record, index) -> (problem, ground_truth, solution)``; raises ValueError on a bad record.
+        columns: the source columns `convert` reads; a file where one is in no record is the wrong file.
+        convert: ``record -> (problem, ground_truth, solution)``; raises BadRowError naming the bad field.
     """
 
     name: str
@@ -60,7 +73,53 @@ class OutputSpec:
     config: str | None
     split: str
     columns: tuple[str, ...]
-    convert: Callable[[dict[str, Any], int], tuple[str, str, str]]
+    convert: Callable[[dict[str, Any]], tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record of the input: where it was read (``file:LINE`` for JSON, ``file record N`` for parquet and the
+    hub), its position among the input's records (written as ``extra_info.index``), and the record, or why the
+    line could not be read as one."""
+
+    where: str
+    index: int
+    record: Any
+    unreadable: str | None = None
+
+
+def text_field(record: dict[str, Any], field: str) -> str:
+    """``record[field]`` as non-empty text (surrounding whitespace removed); BadRowError when it is missing, null,
+    not text or blank."""
+    if field not in record:
+        raise BadRowError(f"field {field!r} is missing")
+    value = record[field]
+    if value is None:
+        raise BadRowError(f"field {field!r} is null")
+    if not isinstance(value, str):
+        raise BadRowError(f"field {field!r} is of type {type(value).__name__} ({value!r:.80}), not text")
+    if not value.strip():
+        raise BadRowError(f"field {field!r} is empty")
+    return value.strip()
+
+
+def ground_truth(value: Any, source: str) -> str:
+    """`value` as the ground-truth text the reward compares against; BadRowError when it cannot be one, by the
+    reward's own rule (``ground_truth_problem``: null, empty, not text or a number, the text 'None').
+
+    `source` says where the value came from in the record, for the message: "field 'answer'", ...
+    """
+    problem = ground_truth_problem(value)
+    if problem is not None:
+        raise BadRowError(f"{source} {problem}")
+    return str(value).strip()
+
+
+def answer_field(record: dict[str, Any], field: str) -> str:
+    """``record[field]`` as a ground truth: text or a number; BadRowError when it is missing or cannot be one."""
+    if field not in record:
+        raise BadRowError(f"field {field!r} is missing")
+    return ground_truth(record[field], f"field {field!r}")
 
 
 def make_prompt(problem: str) -> list[dict[str, str]]:
@@ -68,68 +127,134 @@ def make_prompt(problem: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"{INSTRUCTION} {problem.strip()}"}]
 
 
-def make_row(spec: OutputSpec, record: dict[str, Any], index: int) -> dict[str, Any]:
-    """One verl-schema row from one source record."""
-    problem, ground_truth, solution = spec.convert(record, index)
+def make_row(spec: OutputSpec, source: SourceRecord) -> dict[str, Any]:
+    """One verl-schema row from one source record; BadRowError when the record cannot be one."""
+    if source.unreadable is not None:
+        raise BadRowError(source.unreadable)
+    if not isinstance(source.record, dict):
+        raise BadRowError(f"the record is of type {type(source.record).__name__} ({source.record!r:.80}), not an object "
+                          "with fields")
+    problem, truth, solution = spec.convert(source.record)
     return {
         "data_source": spec.repo,
         "prompt": make_prompt(problem),
         "ability": ABILITY,
-        "reward_model": {"style": "rule", "ground_truth": ground_truth},
-        "extra_info": {"split": spec.split, "index": index, "question": problem, "solution": solution},
+        "reward_model": {"style": "rule", "ground_truth": truth},
+        "extra_info": {"split": spec.split, "index": source.index, "question": problem, "solution": solution},
     }
-
-
-def read_local_records(path: Path) -> list[dict[str, Any]]:
-    """Records from a local .parquet, .jsonl or .json file (a JSON array, or one object per line)."""
+def read_local_records(path: Path) -> list[SourceRecord]:
+    """Records from a local .parquet, .jsonl or .json file (a JSON array, or one object per line), each with its
+    place in the file. A line that is not valid JSON is a record that make_row refuses, so it can be skipped."""
     if not path.is_file():
         raise FileNotFoundError(f"--input {path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as error:
+            raise ValueError(f"{path}: not a readable parquet file ({error})") from error
+        return [SourceRecord(f"{path} record {index}", index, record) for index, record in enumerate(table.to_pylist())]
     if suffix not in (".json", ".jsonl"):
         raise ValueError(f"--input {path}: unsupported file type {suffix!r}; valid: {', '.join(INPUT_SUFFIXES)}")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is allowed
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); convert the file to "
+                         "UTF-8") from error
     if suffix == ".json" and text.lstrip().startswith("["):
-        records = json.loads(text)
-    else:
-        # the stdlib, not pandas: pandas would turn numeric-looking answers ("72") into numbers
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not all(isinstance(record, dict) for record in records):
-        raise ValueError(f"--input {path}: expected one JSON object per record")
+        return json_array_records(text, path)
+    # the stdlib, not pandas: pandas would turn numeric-looking answers ("72") into numbers
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            where = f"{path}:{number}"
+            try:
+                records.append(SourceRecord(where, len(records), json.loads(line)))
+            except json.JSONDecodeError as error:
+                unreadable = f"not valid JSON ({error.msg} at column {error.colno})"
+                records.append(SourceRecord(where, len(records), None, unreadable))
     return records
 
 
-def load_hub_records(spec: OutputSpec) -> list[dict[str, Any]]:
+def json_array_records(text: str, path: Path) -> list[SourceRecord]:
+    """The items of a JSON array, each with the line it starts on."""
+    decoder = json.JSONDecoder()
+    records = []
+    try:
+        position = text.index("[") + 1
+        while True:
+            while text[position].isspace() or (records and text[position] == ","):
+                position += 1
+            if text[position] == "]":
+                break
+            line = text.count("\n", 0, position) + 1
+            record, position = decoder.raw_decode(text, position)
+            records.append(SourceRecord(f"{path}:{line}", len(records), record))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno})") from error
+    except IndexError:
+        raise ValueError(f"{path}: not valid JSON (the array is never closed)") from None
+    if text[position + 1:].strip():
+        line = text.count("\n", 0, position) + 1
+        raise ValueError(f"{path}:{line}: not valid JSON (text after the array's closing bracket)")
+    return records
+
+
+def load_hub_records(spec: OutputSpec) -> list[SourceRecord]:
     """Records of `spec`'s hub split (needs network access, or a populated Hugging Face cache)."""
     import datasets  # only the hub path needs it
 
     try:
-        return datasets.load_dataset(spec.repo, spec.config, split=spec.split).to_list()
+        records = datasets.load_dataset(spec.repo, spec.config, split=spec.split).to_list()
     except Exception as error:  # noqa: BLE001 - network, auth and cache errors all get the same advice
         raise ValueError(
             f"{spec.repo} ({spec.config or 'default'}, {spec.split}): cannot load from the Hugging Face hub "
             f"({type(error).__name__}: {error}); offline, pass a local copy with --input {spec.name}=PATH"
         ) from error
+    origin = hub_origin(spec)
+    return [SourceRecord(f"{origin} record {index}", index, record) for index, record in enumerate(records)]
 
 
-def check_columns(records: Sequence[dict[str, Any]], spec: OutputSpec, origin: str) -> None:
-    """Raise ValueError naming the first record that lacks one of `spec.columns`."""
-    if not records:
-        raise ValueError(f"{origin}: no records")
-    for index, record in enumerate(records):
-        missing = [column for column in spec.columns if column not in record]
-        if missing:
-            raise ValueError(
-                f"{origin}: record {index} lacks column(s) {missing}; {spec.repo} ({spec.split}) needs "
-                f"{list(spec.columns)}, found {sorted(record)}"
-            )
+def hub_origin(spec: OutputSpec) -> str:
+    return f"{spec.repo} ({spec.config or 'default'}, {spec.split})"
 
 
-def convert_records(records: Sequence[dict[str, Any]], spec: OutputSpec, origin: str) -> list[dict[str, Any]]:
-    """verl rows for all `records`, after checking their columns."""
+def check_columns(records: Sequence[SourceRecord], spec: OutputSpec, origin: str) -> None:
+    """Raise ValueError when the input holds no record, or when one of `spec.columns` is in no record at all (the
+    wrong file, not a bad row)."""
+    objects = [source.record for source in records if isinstance(source.record, dict)]
+    if not objects:
+        raise ValueError(f"{origin}: no records" if not records else f"{origin}: none of its records is an object")
+    found = set().union(*objects)
+    missing = [column for column in spec.columns if column not in found]
+    if missing:
+        raise ValueError(f"{origin}: no record has column(s) {missing}; {spec.repo} ({spec.split}) needs "
+                         f"{list(spec.columns)}, found {sorted(found)}")
+
+
+def convert_records(records: Sequence[SourceRecord], spec: OutputSpec, origin: str,
+                    skip_bad_rows: bool = False) -> list[dict[str, Any]]:
+    """verl rows for all `records`. A bad record is an error naming where it is and what is wrong, or, with
+    `skip_bad_rows`, is left out and reported on stderr (how many, and the first few)."""
     check_columns(records, spec, origin)
-    return [make_row(spec, record, index) for index, record in enumerate(records)]
+    rows, bad = [], []
+    for source in records:
+        try:
+            rows.append(make_row(spec, source))
+        except BadRowError as error:
+            bad.append(f"{source.where}: {error}")
+    if bad:
+        listed = "".join(f"\n  {line}" for line in bad[:BAD_ROWS_LISTED])
+        more = f"\n  ... and {len(bad) - BAD_ROWS_LISTED} more" if len(bad) > BAD_ROWS_LISTED else ""
+        if not skip_bad_rows:
+            raise ValueError(f"{origin}: {len(bad)} of {len(records)} records cannot become rows (pass "
+                             f"--skip-bad-rows to leave them out):{listed}{more}")
+        print(f"{origin}: skipped {len(bad)} bad row(s) of {len(records)}:{listed}{more}", file=sys.stderr)
+    if not rows:
+        raise ValueError(f"{origin}: no usable rows")
+    return rows
 
 
 def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
@@ -139,7 +264,8 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def build_parser(description: str, names: Sequence[str], default_output_dir: str) -> argparse.ArgumentParser:
-    """The command line every script shares: ``--input NAME=PATH`` (repeatable) and ``--output-dir``."""
+    """The command line every script shares: ``--input NAME=PATH`` (repeatable), ``--skip-bad-rows`` and
+    ``--output-dir``."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--input",
@@ -149,6 +275,12 @@ def build_parser(description: str, names: Sequence[str], default_output_dir: str
         help=f"read output NAME ({', '.join(names)}) from a local {'/'.join(INPUT_SUFFIXES)} file in the "
         "source dataset's column layout instead of the hub (offline use); repeatable; only the outputs given "
         "are written. A bare PATH is accepted when the script writes a single output.",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out records whose problem or answer is missing, empty, null or not a scalar (or that are not "
+        "valid JSON) and report how many, and the first few, on stderr; without it, any such record is an error",
     )
     parser.add_argument(
         "--output-dir",
@@ -188,9 +320,9 @@ def run(specs: Sequence[OutputSpec], args: argparse.Namespace) -> dict[str, Path
             origin = str(inputs[spec.name])
             records = read_local_records(inputs[spec.name])
         else:
-            origin = f"{spec.repo} ({spec.config or 'default'}, {spec.split})"
+            origin = hub_origin(spec)
             records = load_hub_records(spec)
-        rows = convert_records(records, spec, origin)
+        rows = convert_records(records, spec, origin, args.skip_bad_rows)
         path = output_dir / f"{spec.name}.parquet"
         write_parquet(rows, path)
         print(f"{origin}: {len(rows)} rows -> {path}")
