@@ -1,5 +1,10 @@
 """Robustness: the bad inputs and faults found by trying the plugin as a careful user and an adversary would (issue
-#13), kept as cases so that they stay fixed. Each section covers one part of the plugin."""
+#13), kept as cases so that they stay fixed. Each section covers one part of the plugin.
+
+The other parts keep their cases beside their own tests: the loss's (nan padding, fp16, shapes, non-0/1 masks) in
+tests/test_loss_inputs.py; the environment switches and integer settings in tests/test_config.py,
+tests/test_launcher.py and tests/test_main_ppo.py; the evaluation's (a cut protocol.json, a --model typo that looks
+like a hub id, non-UTF-8 benchmark files, resume identical to an uninterrupted run) in tests/test_eval.py."""
 
 import json
 import logging
@@ -11,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
+from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
 
 from abc_grpo_verl import reward
 from abc_grpo_verl.reward import compute_score, ground_truth_problem
@@ -295,3 +302,53 @@ def test_no_written_ground_truth_is_ever_a_null_or_a_repr(scripts, tmp_path):
     rows, _ = run_script(scripts, "dapo", path, "--skip-bad-rows")
     assert [row["reward_model"]["ground_truth"] for row in rows] == ["5", "5"]
     assert all("None" not in row["prompt"][0]["content"] for row in rows)
+
+
+# ======================================================================================================================
+# Advantage estimator: verl's grpo numbers on every input grpo accepts, a named error on every input it refuses
+# ======================================================================================================================
+def grouped_batch(uids, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    bs = len(uids)
+    rewards = torch.zeros(bs, 4)
+    rewards[:, -1] = torch.randint(0, 2, (bs,), generator=gen).float() + torch.rand(bs, generator=gen)
+    return rewards, torch.ones(bs, 4)
+
+
+@pytest.mark.parametrize("uids", [
+    np.array(["a", 1, "a", 1, 2.5, 2.5], dtype=object),  # mixed types: np.unique cannot sort them
+    np.array([None, "b", None, "b", None, "b"], dtype=object),  # None is a uid like any other for grpo
+    ["p", "q", "p", "q", "p", "q"],  # a plain list
+    np.array([7, 7, 3, 3, 3, 9]),  # integer uids, with a singleton group beside real groups
+])
+def test_uids_verl_grpo_accepts_give_grpo_numbers(uids):
+    rewards, mask = grouped_batch(list(uids))
+    expected, _ = compute_grpo_outcome_advantage(rewards.clone(), mask, uids)
+    advantages, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=uids, config=None)
+    torch.testing.assert_close(advantages, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_rewards_are_taken_as_floats():
+    """verl's grpo fails inside torch.mean on int64 scores; the same rewards as floats give its numbers."""
+    uids = np.array(["a", "a", "b", "b", "b"], dtype=object)
+    rewards = torch.tensor([[0, 1], [0, 0], [0, 1], [0, 1], [0, 0]])
+    mask = torch.ones(5, 2)
+    expected, _ = compute_grpo_outcome_advantage(rewards.float(), mask, uids)
+    advantages, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=uids, config=None)
+    assert advantages.dtype == torch.float32
+    torch.testing.assert_close(advantages, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("rewards", "mask", "index", "message"), [
+    (torch.ones(4), torch.ones(4), ["a", "a", "b", "b"],
+     r"token_level_rewards must have shape \(bs, response_length\), got \(4,\)"),
+    (torch.ones(4, 3), torch.ones(4, 2), ["a", "a", "b", "b"],
+     r"response_mask has shape \(4, 2\) but token_level_rewards has \(4, 3\)"),
+    (torch.ones(4, 3), torch.ones(4, 3), ["a", "a", "b"], r"index has 3 uids but token_level_rewards has 4 responses"),
+    (torch.ones(4, 3), torch.ones(4, 3), ["a", "a", "b", "b", "c"],
+     r"index has 5 uids but token_level_rewards has 4 responses"),
+    (torch.ones(2, 3), torch.ones(2, 3), [["a"], ["a"]], r"index\[0\]=\['a'\] is a list: prompt uids must be hashable"),
+])
+def test_inputs_it_refuses_are_named(rewards, mask, index, message):
+    with pytest.raises(ValueError, match=message):
+        get_adv_estimator_fn("abc_grpo")(rewards, mask, index=index, config=None)
