@@ -86,7 +86,7 @@ def abc_loss_step(
         not_binary = torch.zeros((), dtype=torch.int64, device=response_mask.device)
     else:
         not_binary = ((response_mask != 0) & (response_mask != 1)).sum()
-    counts = [response_mask.bool().sum(), *terms.quadrants.sum(dim=(1, 2)), not_binary]  # int64: exact
+    counts = [response_mask.bool().sum(), *(quadrant.sum() for quadrant in terms.quadrants), not_binary]  # exact
     stats = torch.stack([(-terms.log_ratio.sum()).double(), *(count.double() for count in counts)])
     return pg_loss, stats
 

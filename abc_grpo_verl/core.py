@@ -84,12 +84,12 @@ def abc_token_loss(
     # A token on an edge is inside, as clamp passes its gradient there. Masked tokens have A = 0: in no quadrant.
     negative = advantages < 0
     above, below = ratio > upper, ratio < lower
-    quadrants = torch.stack([
+    quadrants = (
         positive & above,  # Q1: A > 0, r > 1 + eps1 (PPO clips this too)
         positive & below,  # Q2: A > 0, r < 1 - eps2 (PPO never clips it: the paper's blind spot)
         negative & below,  # Q3: A < 0, r < 1 - eps4 (PPO clips this too)
         negative & above,  # Q4: A < 0, r > 1 + eps3 (unbounded in PPO; verl's dual clip bounds it at c)
-    ])
+    )
     return ABCTerms(loss_mat=loss_mat, log_ratio=log_ratio, quadrants=quadrants)
 
 
@@ -115,12 +115,12 @@ class ABCTerms(NamedTuple):
     Attributes:
         loss_mat: -A * clip(r, lo(A), hi(A)), the per-token loss, in at least fp32.
         log_ratio: log(pi / pi_old) clamped to +-LOG_RATIO_LIMIT (for ppo_kl), in at least fp32.
-        quadrants: (4, bs, response_length) bool, the tokens in Q1, Q2, Q3, Q4 (A = 0 is in none).
+        quadrants: four (bs, response_length) bool masks, the tokens in Q1, Q2, Q3, Q4 (A = 0 is in none).
     """
 
     loss_mat: torch.Tensor
     log_ratio: torch.Tensor
-    quadrants: torch.Tensor
+    quadrants: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def group_relative_advantage(
