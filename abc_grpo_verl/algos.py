@@ -28,7 +28,7 @@ from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
 from abc_grpo_verl.config import COMPILE_ENV, ENV_SWITCHES, env_switch, resolve_bounds, resolve_ratio_level
-from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss, group_relative_advantage
+from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss
 
 NAME = "abc_grpo"
 
@@ -194,25 +194,26 @@ def compute_policy_loss_abc_grpo(
     }
 
 
-def _group_ids(index: Any, batch_size: int) -> list[int]:
-    """Dense group ids from the prompt uids, grouped by equality like verl's ``grpo`` (any hashable uid works)."""
+def _prompt_uids(index: Any, batch_size: int) -> np.ndarray:
+    """The prompt uid of each response as a 1-D object array, checked: one hashable uid per response."""
     if index is None:
         raise ValueError(
             "the abc_grpo advantage estimator needs the prompt uid of each response (verl's `uid` field) to form "
             "groups, and got index=None"
         )
-    uids = list(np.asarray(index, dtype=object).reshape(-1)) if not isinstance(index, list | tuple) else list(index)
-    if len(uids) != batch_size:
-        raise ValueError(
-            f"index has {len(uids)} uids but token_level_rewards has {batch_size} responses: the abc_grpo advantage "
-            "estimator needs one prompt uid per response"
-        )
-    first_seen: dict[Hashable, int] = {}
-    for position, uid in enumerate(uids):
+    if isinstance(index, np.ndarray) and index.ndim != 1:
+        raise ValueError(f"index must be 1-D (one prompt uid per response), got shape {index.shape}")
+    for position, uid in enumerate(index):
         if not isinstance(uid, Hashable):
             raise ValueError(f"index[{position}]={uid!r} is a {type(uid).__name__}: prompt uids must be hashable")
-        first_seen.setdefault(uid, len(first_seen))
-    return [first_seen[uid] for uid in uids]
+    if len(index) != batch_size:
+        raise ValueError(
+            f"index has {len(index)} uids but token_level_rewards has {batch_size} responses: the abc_grpo advantage "
+            "estimator needs one prompt uid per response"
+        )
+    uids = np.empty(batch_size, dtype=object)
+    uids[:] = list(index)  # element by element: tuple uids stay tuples instead of becoming a 2-D array
+    return uids
 
 
 @register_adv_est(NAME)
@@ -223,15 +224,16 @@ def compute_abc_grpo_outcome_advantage(
     config: Any | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Group-relative outcome advantage for ABC-GRPO (paper Eq. 3), the same numbers as verl's ``grpo``.
+    """Group-relative outcome advantage for ABC-GRPO (paper Eq. 3): verl's ``grpo``, behind checks of its inputs.
 
-    verl's trainer calls custom estimators with only ``token_level_rewards``, ``response_mask``, ``index`` and
-    ``config`` (the ``algorithm`` node), so ``norm_adv_by_std_in_grpo`` is read from ``config`` here: true
-    (default) divides by the group std as verl's ``grpo``; false keeps the paper's plain R - mean(R).
-    Inputs ``grpo`` accepts give its numbers (uids of any hashable type, mixed types and None included; integer
-    rewards are taken as floats, where ``grpo`` fails inside torch). Refused with an error naming the argument:
-    rewards that are not (bs, response_length), a mask of another shape, an index of another length, and a batch
-    in which every group is a single response (``grpo`` would return raw rewards; the run needs rollout.n >= 2).
+    The paper's advantage is GRPO's, so verl's own function computes it. verl's trainer calls custom estimators with
+    only ``token_level_rewards``, ``response_mask``, ``index`` and ``config`` (the ``algorithm`` node), so
+    ``norm_adv_by_std_in_grpo`` is read from ``config`` here: true (default) divides by the group std as verl's
+    ``grpo``; false keeps the paper's plain R - mean(R). Inputs ``grpo`` accepts give its numbers (uids of any
+    hashable type, mixed types and None included); integer rewards are taken as floats (``grpo`` fails on them inside
+    torch). Refused with an error naming the argument: rewards that are not (bs, response_length), a mask of another
+    shape, an index that is not one uid per response, and a batch in which every group is a single response (where
+    ``grpo`` would return raw rewards: the run needs rollout.n >= 2).
 
     Args:
         token_level_rewards: `(torch.Tensor)` shape (bs, response_length); the outcome reward is its row sum.
@@ -253,19 +255,16 @@ def compute_abc_grpo_outcome_advantage(
             f"response_mask has shape {tuple(response_mask.shape)} but token_level_rewards has "
             f"{tuple(token_level_rewards.shape)}"
         )
-    group_ids = _group_ids(index, token_level_rewards.shape[0])
-    if group_ids and max(group_ids) + 1 == len(group_ids):
+    uids = _prompt_uids(index, token_level_rewards.shape[0])
+    if len(uids) and len(set(uids)) == len(uids):
         raise ValueError(
-            f"abc_grpo advantage: every one of the {len(group_ids)} groups in this batch has a single response, so "
+            f"abc_grpo advantage: every one of the {len(uids)} groups in this batch has a single response, so "
             "there is no group baseline. Sample several responses per prompt: "
             "actor_rollout_ref.rollout.n must be >= 2."
         )
     norm_by_std = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
     rewards = token_level_rewards if token_level_rewards.is_floating_point() else token_level_rewards.float()
-    with torch.no_grad():
-        scores = group_relative_advantage(
-            rewards.sum(dim=-1), torch.tensor(group_ids, dtype=torch.long, device=rewards.device),
-            norm_by_std=norm_by_std, epsilon=GRPO_STD_EPSILON,
-        )
-        advantages = scores.unsqueeze(-1) * response_mask
-    return advantages, advantages
+    return core_algos.compute_grpo_outcome_advantage(
+        token_level_rewards=rewards, response_mask=response_mask, index=uids, epsilon=GRPO_STD_EPSILON,
+        norm_adv_by_std_in_grpo=norm_by_std,
+    )

@@ -63,16 +63,18 @@ def abc_token_loss(
     log_prob = torch.where(mask, log_prob.to(dtype), 0.0)
     old_log_prob = torch.where(mask, old_log_prob.to(dtype), 0.0)
     advantages = torch.where(mask, advantages.to(dtype), 0.0)
-    log_ratio = torch.clamp(log_prob - old_log_prob, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
+    token_log_ratio = log_prob - old_log_prob
+    # Beyond the limit the clamp is flat: such a token gets no gradient, at either ratio level.
+    log_ratio = torch.clamp(token_log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
 
     if ratio_level == "token":
         ratio = torch.exp(log_ratio)  # r_t = pi_theta / pi_old
     else:
-        # GSPO's token form: the value is the sequence's s_i, the gradient flows through each token's own log-prob
-        # (s_it = sg[s_i] * pi_t / sg[pi_t]), so seq-mean-token-mean aggregation gives GSPO's sequence gradient.
-        tokens = mask.sum(-1, keepdim=True).clamp(min=1)
-        seq_log_ratio = (log_ratio.sum(-1, keepdim=True) / tokens).clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
-        ratio = torch.exp(log_prob - log_prob.detach() + seq_log_ratio.detach())
+        # GSPO's token form: the value is the sequence's s_i = exp(mean_t log r_t), the gradient flows through each
+        # token's own log-prob (s_it = sg[s_i] * pi_t / sg[pi_t]): seq-mean-token-mean gives GSPO's gradient.
+        seq_log_ratio = token_log_ratio.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+        ratio = torch.exp(torch.clamp(log_prob - log_prob.detach() + seq_log_ratio.detach(),
+                                      -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
 
     # Each token's band, chosen by the sign of its advantage: [1 - eps2, 1 + eps1] if A > 0, else [1 - eps4, 1 + eps3].
     positive = advantages > 0
@@ -121,34 +123,3 @@ class ABCTerms(NamedTuple):
     loss_mat: torch.Tensor
     log_ratio: torch.Tensor
     quadrants: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def group_relative_advantage(
-    scores: torch.Tensor, group_ids: torch.Tensor, norm_by_std: bool = True, epsilon: float = 1e-6
-) -> torch.Tensor:
-    """Group-relative outcome advantage (paper Eq. 3, Algorithm 1 line 6), optionally std-normalised.
-
-    A_i = R_i - mean_{j in g(i)} R_j, divided by (std_g + epsilon) when `norm_by_std` (std is the unbiased
-    sample std, as torch.std). Groups of a single response have no baseline: following verl's `grpo`, they
-    get mean 0 and std 1, so a batch that mixes them gives verl's numbers.
-
-    Args:
-        scores: `(torch.Tensor)` shape (bs,), floating point, the outcome reward R_i of each response.
-        group_ids: `(torch.Tensor)` shape (bs,), int64 group id in [0, num_groups) of each response.
-        norm_by_std: `(bool)` divide by the group std (GRPO) or not (Dr.GRPO, and the paper's Eq. 3).
-        epsilon: `(float)` added to the std before dividing.
-
-    Returns:
-        `(torch.Tensor)` shape (bs,), the advantage of each response.
-    """
-    num_groups = int(group_ids.max()) + 1 if group_ids.numel() else 0
-    counts = torch.bincount(group_ids, minlength=num_groups)
-    counts_f = counts.to(scores.dtype)
-    group_sum = torch.zeros(num_groups, dtype=scores.dtype, device=scores.device).index_add_(0, group_ids, scores)
-    mean = torch.where(counts > 1, group_sum / counts_f, 0.0)
-    centered = scores - mean[group_ids]
-    if not norm_by_std:
-        return centered
-    squares = torch.zeros_like(group_sum).index_add_(0, group_ids, centered * centered)
-    std = torch.where(counts > 1, torch.sqrt(squares / (counts_f - 1).clamp(min=1.0)), 1.0)
-    return centered / (std[group_ids] + epsilon)

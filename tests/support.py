@@ -62,15 +62,16 @@ def reference_token_terms(log_prob, old_log_prob, advantages, mask, widths, rati
     for i in range(len(lp)):
         token_log_ratios = [max(-20.0, min(20.0, lp[i][t] - old[i][t])) for t in range(len(lp[i]))]
         if ratio_level == "sequence":
+            # GSPO's s_i from the unclamped log-ratios; beyond the +-20 limit the ratio stops moving (no gradient)
             valid = [t for t in range(len(lp[i])) if m[i][t]]
-            seq = sum(token_log_ratios[t] for t in valid) / max(len(valid), 1)
-            seq = max(-20.0, min(20.0, seq))
+            raw_seq = sum(lp[i][t] - old[i][t] for t in valid) / max(len(valid), 1)
+            seq = max(-20.0, min(20.0, raw_seq))
         row_v, row_g = [], []
         for t in range(len(lp[i])):
             a = adv[i][t]
             low, high = (eps2, eps1) if a > 0 else (eps4, eps3)
             if ratio_level == "sequence":
-                r, moves = math.exp(seq), True
+                r, moves = math.exp(seq), abs(raw_seq) < 20.0
             else:
                 r, moves = math.exp(token_log_ratios[t]), abs(lp[i][t] - old[i][t]) < 20.0
             clipped = min(max(r, 1 - low), 1 + high)

@@ -255,3 +255,16 @@ def test_transposed_inputs_give_the_contiguous_result():
     assert not transposed["log_prob"].is_contiguous()
     loss, grad, metrics = run_loss(transposed, widths, "seq-mean-token-mean", use_weights=True)
     assert torch.equal(loss, expected[0]) and torch.equal(grad, expected[1]) and metrics == expected[2]
+
+
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+def test_beyond_the_log_ratio_limit_an_open_band_gives_a_finite_loss_and_no_gradient(ratio_level):
+    """log r = 25 with the upper side open (PPO without dual clip, A < 0): the ratio stops at exp(20), as in verl's
+    vanilla, and a token (or sequence) past that limit gets no gradient at either ratio level; one at log r = 5 does."""
+    old = torch.zeros(2, 2, dtype=torch.float64)
+    log_prob = torch.tensor([[25.0, 25.0], [5.0, 5.0]], dtype=torch.float64)
+    batch = {"old_log_prob": old, "log_prob": log_prob, "advantages": -torch.ones(2, 2, dtype=torch.float64),
+             "response_mask": torch.ones(2, 2, dtype=torch.bool), "weights": None}
+    loss, grad, _ = run_loss(batch, (0.2, 1.0, math.inf, 0.2), "token-sum", ratio_level=ratio_level)
+    assert loss.item() == pytest.approx(2 * math.exp(20) + 2 * math.exp(5))
+    assert grad.tolist() == [[0.0, 0.0], [pytest.approx(math.exp(5)), pytest.approx(math.exp(5))]]

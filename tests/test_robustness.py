@@ -320,6 +320,7 @@ def grouped_batch(uids, seed=0):
     np.array([None, "b", None, "b", None, "b"], dtype=object),  # None is a uid like any other for grpo
     ["p", "q", "p", "q", "p", "q"],  # a plain list
     np.array([7, 7, 3, 3, 3, 9]),  # integer uids, with a singleton group beside real groups
+    [(1, "x"), (2, "y"), (1, "x"), (2, "y"), (1, "x"), (3, "z")],  # tuple uids stay tuples
 ])
 def test_uids_verl_grpo_accepts_give_grpo_numbers(uids):
     rewards, mask = grouped_batch(list(uids))
@@ -348,6 +349,8 @@ def test_integer_rewards_are_taken_as_floats():
     (torch.ones(4, 3), torch.ones(4, 3), ["a", "a", "b", "b", "c"],
      r"index has 5 uids but token_level_rewards has 4 responses"),
     (torch.ones(2, 3), torch.ones(2, 3), [["a"], ["a"]], r"index\[0\]=\['a'\] is a list: prompt uids must be hashable"),
+    (torch.ones(6, 3), torch.ones(6, 3), np.array([["a", "a", "b"], ["b", "c", "c"]], dtype=object),
+     r"index must be 1-D \(one prompt uid per response\), got shape \(2, 3\)"),
 ])
 def test_inputs_it_refuses_are_named(rewards, mask, index, message):
     with pytest.raises(ValueError, match=message):
