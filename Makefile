@@ -53,10 +53,11 @@ $(VENV_MAIN)/.installed: pyproject.toml $(VERL_MAIN_SDIST)
 	touch $@
 endif
 
-# the configuration of docs/performance.md (about 6 minutes on 2 CPU cores); add BENCH_ARGS="--device cuda" on a GPU
+# the configuration of docs/performance.md (about 5 minutes on 2 CPU cores); add BENCH_ARGS="--device cuda" on a GPU.
+# One intra-op thread: on a shared machine two threads stall on each other's barrier whenever the other core is busy.
 BENCH_SHAPES ?= 64x1024,256x4096,128x16384,1024x8192
 bench: setup
-	$(PYTHON) bench/bench_loss.py --shapes $(BENCH_SHAPES) --repeats 7 $(BENCH_ARGS)
+	$(PYTHON) bench/bench_loss.py --shapes $(BENCH_SHAPES) --repeats 7 --threads 1 $(BENCH_ARGS)
 
 # GPU check (gpu/README.md): the loss, an actor update through verl's FSDP engine, the demo and the evaluation on
 # one GPU, with a report in docs/gpu/. On a CPU machine, first: `make gpu-wheels` (the ~7 MiB of wheels the GPU

@@ -76,10 +76,14 @@ def abc_token_loss(
         ratio = torch.exp(torch.clamp(log_prob - log_prob.detach() + seq_log_ratio.detach(),
                                       -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
 
-    # Each token's band, chosen by the sign of its advantage: [1 - eps2, 1 + eps1] if A > 0, else [1 - eps4, 1 + eps3].
+    # Each token's band, chosen by the sign of its advantage: [1 - eps2, 1 + eps1] if A > 0, else [1 - eps4, 1 + eps3]
+    # (two numbers when both signs share one band, as in the paper's setting: no per-token edges to store then).
     positive = advantages > 0
-    lower = torch.where(positive, ratio.new_tensor(1.0 - bounds.pos_low), ratio.new_tensor(1.0 - bounds.neg_low))
-    upper = torch.where(positive, ratio.new_tensor(1.0 + bounds.pos_high), ratio.new_tensor(1.0 + bounds.neg_high))
+    if (bounds.pos_low, bounds.pos_high) == (bounds.neg_low, bounds.neg_high):
+        lower, upper = ratio.new_tensor(1.0 - bounds.pos_low), ratio.new_tensor(1.0 + bounds.pos_high)
+    else:
+        lower = torch.where(positive, ratio.new_tensor(1.0 - bounds.pos_low), ratio.new_tensor(1.0 - bounds.neg_low))
+        upper = torch.where(positive, ratio.new_tensor(1.0 + bounds.pos_high), ratio.new_tensor(1.0 + bounds.neg_high))
     # No min with r * A: outside the band clip(r) is a constant, so the token's gradient is exactly 0.
     loss_mat = -advantages * torch.clamp(ratio, lower, upper)
 
