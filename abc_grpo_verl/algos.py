@@ -19,6 +19,7 @@ Importing this module registers both (the ``verl.plugins`` entry point does it o
 import logging
 import os
 import warnings
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -28,14 +29,14 @@ from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
 from abc_grpo_verl.config import resolve_bounds, resolve_ratio_level
-from abc_grpo_verl.core import STAT_NAMES, Normalisers, abc_policy_loss, group_relative_advantage, quadrant_counts
+from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss, group_relative_advantage
 
 NAME = "abc_grpo"
 
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
 
-# 1 = run the loss step through torch.compile (fused kernels; exact to ~1e-7), 0 = eager (default).
+# 1 = run the loss step through torch.compile (fused kernels), 0 = eager (default).
 COMPILE_ENV = "ABC_GRPO_COMPILE"
 _compiled_step = None  # the compiled step, built on first use; False once compiling has failed
 
@@ -60,14 +61,50 @@ def _compile_requested() -> bool:
     return choice == "1"
 
 
+def abc_loss_step(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    response_mask: torch.Tensor,
+    rollout_is_weights: torch.Tensor | None,
+    bounds: ClipBounds,
+    ratio_level: str,
+    loss_agg_mode: str,
+    global_batch_info: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The aggregated loss and its statistics: the paper's per-token loss, then verl's plumbing, as ``vanilla``.
+
+    Returns:
+        pg_loss: `(torch.Tensor)` scalar, verl's ``agg_loss`` of -A * clip(r) [* rollout_is_weights].
+        stats: `(torch.Tensor)` shape (7,), float64 (exact counts): the sum of -log r over valid tokens, the number
+            of valid tokens, the Q1..Q4 token counts, and the number of mask entries other than 0 and 1.
+    """
+    terms = abc_token_loss(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level)
+    pg_losses = terms.loss_mat
+    if rollout_is_weights is not None:  # where vanilla applies them; padding selected away like the other inputs
+        pg_losses = pg_losses * torch.where(response_mask.bool(), rollout_is_weights, 0.0)
+    # looked up at call time, as verl's own losses do: whatever the installed verl's agg_loss accepts works here
+    pg_loss = core_algos.agg_loss(
+        loss_mat=pg_losses, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **global_batch_info
+    )
+
+    if response_mask.dtype == torch.bool:
+        not_binary = torch.zeros((), dtype=torch.int64, device=response_mask.device)
+    else:
+        not_binary = ((response_mask != 0) & (response_mask != 1)).sum()
+    counts = [response_mask.bool().sum(), *terms.quadrants.sum(dim=(1, 2)), not_binary]  # int64: exact
+    stats = torch.stack([(-terms.log_ratio.sum()).double(), *(count.double() for count in counts)])
+    return pg_loss, stats
+
+
 def _step_function(args: tuple) -> Any:
-    """Eager by default; ABC_GRPO_COMPILE=1 compiles the step (forward and backward) into fused kernels."""
+    """Eager by default; ABC_GRPO_COMPILE=1 compiles the same step (forward and backward) into fused kernels."""
     global _compiled_step
     if not _compile_requested() or _compiled_step is False:
-        return abc_policy_loss
+        return abc_loss_step
     if _compiled_step is None:
         # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
-        compiled = torch.compile(abc_policy_loss, dynamic=True)
+        compiled = torch.compile(abc_loss_step, dynamic=True)
         # Inductor compiles the backward lazily, at the first backward() inside verl, where a failure could no longer
         # fall back to eager: run one forward + backward on this very batch first (same device, dtype, bounds, sizes,
         # so the real call reuses the graph). log_prob becomes a leaf of its own, so the warm-up backward stays out
@@ -77,6 +114,20 @@ def _step_function(args: tuple) -> Any:
         compiled(*warm_up)[0].backward()
         _compiled_step = compiled
     return _compiled_step
+
+
+def _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights) -> None:
+    """Shapes must match exactly: broadcasting (A of shape (L,), an old_log_prob of (1, L)) would give a wrong loss."""
+    if log_prob.dim() != 2:
+        raise ValueError(f"log_prob must have shape (bs, response_length), got {tuple(log_prob.shape)}")
+    tensors = {"old_log_prob": old_log_prob, "advantages": advantages, "response_mask": response_mask,
+               "rollout_is_weights": rollout_is_weights}
+    for name, tensor in tensors.items():
+        if tensor is not None and tensor.shape != log_prob.shape:
+            raise ValueError(
+                f"{name} has shape {tuple(tensor.shape)} but log_prob has {tuple(log_prob.shape)}: "
+                "the abc_grpo loss needs every per-token input in the same (bs, response_length) shape"
+            )
 
 
 @register_policy_loss(NAME)
@@ -95,29 +146,27 @@ def compute_policy_loss_abc_grpo(
         old_log_prob: `(torch.Tensor)` shape (bs, response_length), log-probs under the rollout-time policy.
         log_prob: `(torch.Tensor)` shape (bs, response_length), log-probs under the current policy.
         advantages: `(torch.Tensor)` shape (bs, response_length), advantage estimates.
-        response_mask: `(torch.Tensor)` shape (bs, response_length), valid response tokens.
-        loss_agg_mode: `(str)` one of verl's five ``agg_loss`` modes.
+        response_mask: `(torch.Tensor)` shape (bs, response_length), bool or 0/1: valid response tokens.
+        loss_agg_mode: `(str)` any mode of the installed verl's ``agg_loss``.
         config: `(verl.workers.config.ActorConfig)` the actor config; the widths come from
             ``config.policy_loss.clip_{pos,neg}_{high,low}`` (null = ``clip_ratio_high``/``clip_ratio_low``),
-            the ratio level from ``config.policy_loss.ratio_level``, normalisers from ``config.global_batch_info``.
+            the ratio level from ``config.policy_loss.ratio_level``, the normalisers from ``config.global_batch_info``.
         rollout_is_weights: `(torch.Tensor | None)` shape (bs, response_length), rollout-correction weights.
 
     Returns:
-        pg_loss: `(torch.Tensor)` scalar, aggregated exactly as verl's ``vanilla`` aggregates.
-        metrics: `(dict[str, float])` over this micro-batch's valid tokens, averaged by verl like vanilla's:
-            ``actor/pg_clipfrac`` share whose gradient the band zeroed (Q1+Q2+Q3+Q4);
-            ``actor/ppo_kl`` mean of log pi_old - log pi;
-            ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above 1+eps3): the closest meaning to vanilla's
-            dual-clip metric of the same name;
-            ``actor/abc_clipfrac_q1`` .. ``actor/abc_clipfrac_q4`` each quadrant's share.
+        pg_loss: `(torch.Tensor)` scalar, aggregated by verl's ``agg_loss`` exactly as ``vanilla``'s.
+        metrics: `(dict[str, float])` over this micro-batch's valid tokens (verl averages them over micro-batches
+            and ranks): ``actor/pg_clipfrac`` the share whose gradient the band zeroed (Q1+Q2+Q3+Q4);
+            ``actor/ppo_kl`` mean of log pi_old - log pi; ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above
+            1+eps3, closest to vanilla's dual-clip metric of that name); ``actor/abc_clipfrac_q1`` .. ``_q4`` each
+            quadrant's share; ``actor/abc_clip_tokens_q1`` .. ``_q4`` and ``actor/abc_valid_tokens`` the raw counts,
+            whose averages divide into the exact token-pooled shares.
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
-    # A bool mask goes in as its free uint8 view, outside any compiled region: converting bool to float costs as much
-    # as the rest of the step on CPU, eager or compiled, and a bool -> uint8 view traced inside a kernel is slow too.
-    mask = response_mask.view(torch.uint8) if response_mask.dtype == torch.bool else response_mask
-    args = (log_prob, old_log_prob, advantages, mask, resolve_bounds(config), resolve_ratio_level(config),
-            rollout_is_weights, loss_agg_mode, Normalisers(**config.global_batch_info))
+    _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights)
+    args = (log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, resolve_bounds(config),
+            resolve_ratio_level(config), loss_agg_mode, dict(config.global_batch_info))
     try:
         pg_loss, stats = _step_function(args)(*args)
     except ValueError:  # bad input (an unknown loss_agg_mode, a missing normaliser): the same error on either path
@@ -128,23 +177,48 @@ def compute_policy_loss_abc_grpo(
         global _compiled_step
         _compiled_step = False
         warnings.warn(f"{COMPILE_ENV}=1: torch.compile failed ({error!r}); using the eager path", stacklevel=2)
-        pg_loss, stats = abc_policy_loss(*args)
+        pg_loss, stats = abc_loss_step(*args)
 
-    values = dict(zip(STAT_NAMES, stats.tolist(), strict=True))  # the one device-to-host transfer
-    values.update(quadrant_counts(values))
-    valid = values["valid_tokens"]
+    neg_log_ratio_sum, valid, *counts, not_binary = stats.tolist()  # the one device-to-host transfer
+    if not_binary:
+        raise ValueError(
+            f"response_mask holds {int(not_binary)} values other than 0 and 1; abc_grpo needs a bool or 0/1 mask "
+            "of valid tokens (a weighting mask would also weight the quadrant counts): pass per-token weights as "
+            "rollout_is_weights instead"
+        )
 
     def share(count: float) -> float:
         return count / valid if valid > 0 else 0.0
 
-    quadrant_shares = {f"actor/abc_clipfrac_{q}": share(values[q]) for q in ("q1", "q2", "q3", "q4")}
-    metrics = {
-        "actor/pg_clipfrac": share(values["q1"] + values["q2"] + values["q3"] + values["q4"]),
-        "actor/ppo_kl": share(values["neg_log_ratio_sum"]),
-        "actor/pg_clipfrac_lower": quadrant_shares["actor/abc_clipfrac_q4"],
-        **quadrant_shares,
+    return pg_loss, {
+        "actor/pg_clipfrac": share(sum(counts)),
+        "actor/ppo_kl": share(neg_log_ratio_sum),
+        "actor/pg_clipfrac_lower": share(counts[3]),
+        **{f"actor/abc_clipfrac_{q}": share(count) for q, count in zip(QUADRANTS, counts, strict=True)},
+        **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
+        "actor/abc_valid_tokens": valid,
     }
-    return pg_loss, metrics
+
+
+def _group_ids(index: Any, batch_size: int) -> list[int]:
+    """Dense group ids from the prompt uids, grouped by equality like verl's ``grpo`` (any hashable uid works)."""
+    if index is None:
+        raise ValueError(
+            "the abc_grpo advantage estimator needs the prompt uid of each response (verl's `uid` field) to form "
+            "groups, and got index=None"
+        )
+    uids = list(np.asarray(index, dtype=object).reshape(-1)) if not isinstance(index, list | tuple) else list(index)
+    if len(uids) != batch_size:
+        raise ValueError(
+            f"index has {len(uids)} uids but token_level_rewards has {batch_size} responses: the abc_grpo advantage "
+            "estimator needs one prompt uid per response"
+        )
+    first_seen: dict[Hashable, int] = {}
+    for position, uid in enumerate(uids):
+        if not isinstance(uid, Hashable):
+            raise ValueError(f"index[{position}]={uid!r} is a {type(uid).__name__}: prompt uids must be hashable")
+        first_seen.setdefault(uid, len(first_seen))
+    return [first_seen[uid] for uid in uids]
 
 
 @register_adv_est(NAME)
@@ -160,28 +234,44 @@ def compute_abc_grpo_outcome_advantage(
     verl's trainer calls custom estimators with only ``token_level_rewards``, ``response_mask``, ``index`` and
     ``config`` (the ``algorithm`` node), so ``norm_adv_by_std_in_grpo`` is read from ``config`` here: true
     (default) divides by the group std as verl's ``grpo``; false keeps the paper's plain R - mean(R).
+    Inputs ``grpo`` accepts give its numbers (uids of any hashable type, mixed types and None included; integer
+    rewards are taken as floats, where ``grpo`` fails inside torch). Refused with an error naming the argument:
+    rewards that are not (bs, response_length), a mask of another shape, an index of another length, and a batch
+    in which every group is a single response (``grpo`` would return raw rewards; the run needs rollout.n >= 2).
 
     Args:
         token_level_rewards: `(torch.Tensor)` shape (bs, response_length); the outcome reward is its row sum.
         response_mask: `(torch.Tensor)` shape (bs, response_length).
-        index: `(np.ndarray)` shape (bs,), the prompt uid of each response: responses sharing a uid form a group.
+        index: `(np.ndarray | list)` shape (bs,), the prompt uid of each response: responses sharing a uid form
+            a group.
         config: `(AlgoConfig | DictConfig | None)` the ``algorithm`` config.
 
     Returns:
         advantages: `(torch.Tensor)` shape (bs, response_length), the group advantage broadcast over the mask.
         returns: `(torch.Tensor)` shape (bs, response_length), the same tensor (as verl's ``grpo``).
     """
-    if index is None:
+    if token_level_rewards.dim() != 2:
         raise ValueError(
-            "the abc_grpo advantage estimator needs the prompt uid of each response (verl's `uid` field) to form "
-            "groups, and got index=None"
+            f"token_level_rewards must have shape (bs, response_length), got {tuple(token_level_rewards.shape)}"
+        )
+    if response_mask.shape != token_level_rewards.shape:
+        raise ValueError(
+            f"response_mask has shape {tuple(response_mask.shape)} but token_level_rewards has "
+            f"{tuple(token_level_rewards.shape)}"
+        )
+    group_ids = _group_ids(index, token_level_rewards.shape[0])
+    if group_ids and max(group_ids) + 1 == len(group_ids):
+        raise ValueError(
+            f"abc_grpo advantage: every one of the {len(group_ids)} groups in this batch has a single response, so "
+            "there is no group baseline. Sample several responses per prompt: "
+            "actor_rollout_ref.rollout.n must be >= 2."
         )
     norm_by_std = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
-    _, group_ids = np.unique(np.asarray(index), return_inverse=True)
-    group_ids = torch.as_tensor(group_ids.reshape(-1), dtype=torch.long, device=token_level_rewards.device)
+    rewards = token_level_rewards if token_level_rewards.is_floating_point() else token_level_rewards.float()
     with torch.no_grad():
         scores = group_relative_advantage(
-            token_level_rewards.sum(dim=-1), group_ids, norm_by_std=norm_by_std, epsilon=GRPO_STD_EPSILON
+            rewards.sum(dim=-1), torch.tensor(group_ids, dtype=torch.long, device=rewards.device),
+            norm_by_std=norm_by_std, epsilon=GRPO_STD_EPSILON,
         )
         advantages = scores.unsqueeze(-1) * response_mask
     return advantages, advantages

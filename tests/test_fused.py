@@ -1,9 +1,11 @@
 """ABC_GRPO_COMPILE=1: the torch.compile fused step equals the eager one, and falls back to eager cleanly."""
 
+import re
 import warnings
 
 import pytest
 import torch
+from verl.trainer.ppo import core_algos
 
 from abc_grpo_verl import algos
 from abc_grpo_verl.algos import COMPILE_ENV, compute_policy_loss_abc_grpo
@@ -86,14 +88,35 @@ def test_invalid_setting_names_the_variable(monkeypatch):
 
 
 def test_bad_input_raises_as_in_eager_and_keeps_the_compiled_path(monkeypatch, fresh_compile_cache):
+    """verl's agg_loss refuses dp_size > 1 without a global token count: its own error, on the compiled path too."""
+    with pytest.raises(ValueError) as verl_error:
+        core_algos.agg_loss(torch.zeros(2, 2), torch.ones(2, 2), "token-mean", dp_size=2)
     monkeypatch.setenv(COMPILE_ENV, "1")
     batch = random_batch(seed=7)
     config = make_actor_config()
     config.global_batch_info.update({"dp_size": 2})  # but no global token count
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(ValueError, match="dp_size > 1 needs global_batch_info\\['batch_num_tokens'\\]"):
+        with pytest.raises(ValueError, match=re.escape(str(verl_error.value))):
             compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"].requires_grad_(True),
                                          batch["advantages"], batch["response_mask"], "token-mean", config)
     assert not [w for w in caught if "torch.compile failed" in str(w.message)]  # not mistaken for a compiler fault
     assert algos._compiled_step is not False
+
+
+@pytest.mark.slow
+def test_input_error_after_a_successful_compile_is_the_eager_error(monkeypatch, fresh_compile_cache):
+    """A shape error once the fused path is built: the same message as eager, and the fused path stays on."""
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    batch = random_batch(seed=7)
+    run(batch, "token-mean", torch.float32)
+    compiled = algos._compiled_step
+    assert compiled not in (None, False)
+    config = make_actor_config()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"advantages has shape \(9,\) but log_prob has \(6, 9\)"):
+            compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"][0],
+                                         batch["response_mask"], "token-mean", config)
+    assert not [w for w in caught if "torch.compile failed" in str(w.message)]
+    assert algos._compiled_step is compiled
