@@ -32,6 +32,7 @@ import argparse
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 import shlex
@@ -87,8 +88,8 @@ SMOOTH = 5.0  # default trailing window, in rollout steps
 FINAL_SHARE = 0.1  # "last 10%": the window of a run's final steps that its end-of-training numbers average over
 
 EXPECTED = (
-    "one of: verl's file-logger JSON lines ({\"step\": N, \"data\": {...}} per line), the demo's metrics.jsonl, "
-    "or a Hugging Face trainer_state.json (with \"log_history\"; plain or .gz)"
+    'one of: verl\'s file-logger JSON lines ({"step": N, "data": {...}} per line), the demo\'s metrics.jsonl, '
+    'or a Hugging Face trainer_state.json (with "log_history"; plain or .gz)'
 )
 
 
@@ -153,7 +154,7 @@ class Run:
     def curves(self, key: str) -> list[Curve]:
         return [curves[key] for curves in self.seeds.values() if key in curves]
 
-    def keys(self) -> set[str]:
+    def metric_keys(self) -> set[str]:
         return set().union(*(curves.keys() for curves in self.seeds.values()))
 
 
@@ -234,7 +235,7 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
 def merged_verl_steps(paths: list[Path]) -> dict[int, dict[str, float]]:
     """One run from several logs of it (one per launch): each log counts up to the step where the next begins."""
     segments = sorted((min(steps), path, steps) for path in paths if (steps := verl_steps(path, load_lines(path))))
-    for (first, path, _), (next_first, next_path, _) in zip(segments, segments[1:]):
+    for (first, path, _), (next_first, next_path, _) in itertools.pairwise(segments):
         if first == next_first:
             raise LogError(f"{path} and {next_path} both start at step {first}: pass the one you mean as a file")
     merged = {}
@@ -383,7 +384,9 @@ def default_label(path: Path) -> str:
 
 
 def load_run_argument(argument: str) -> list[Run]:
-    """`PATH` or `LABEL=PATH`: a log file, or a folder holding the logs of one run."""
+    """`PATH` or `LABEL=PATH`: a log file, or a folder holding the logs of one run: verl file-logger logs anywhere
+    below it (the recipes write one per launch under OUTPUT_DIR/train_logs/), or a demo metrics.jsonl or
+    trainer_state.json in it."""
     label, _, rest = argument.partition("=")
     path, label = (Path(rest), label) if rest and not Path(argument).exists() else (Path(argument), None)
     if not path.exists():
@@ -391,7 +394,7 @@ def load_run_argument(argument: str) -> list[Run]:
     if path.is_file():
         return load_file(path, label or default_label(path))
     label = label or path.resolve().name
-    verl_logs = sorted(p for p in path.glob("*.jsonl") if is_verl_log(p))
+    verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
     others = [p for p in (path / "metrics.jsonl", path / "trainer_state.json") if p.is_file() and p not in verl_logs]
     if not (verl_logs or others):  # a Hugging Face output folder keeps trainer_state.json in its checkpoints
         checkpoints = sorted(path.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name[11:]))
@@ -521,7 +524,9 @@ def clipped_shares(run: Run) -> dict[int, np.ndarray]:
     shares = {}
     for seed, curves in run.seeds.items():
         if all(key in curves for key in QUADRANTS):
-            totals = np.array([np.nansum(curves[k].num if curves[k].num is not None else curves[k].y) for k in QUADRANTS])
+            totals = np.array(
+                [np.nansum(curves[k].num if curves[k].num is not None else curves[k].y) for k in QUADRANTS]
+            )
             if totals.sum() > 0:
                 shares[seed] = totals / totals.sum()
     return shares
@@ -572,11 +577,11 @@ def token_axis(run: Run, x: np.ndarray) -> np.ndarray:
 
 
 def panels_for(runs: list[Run]) -> list[tuple[str, str]]:
-    present = set().union(*(run.keys() for run in runs))
+    present = set().union(*(run.metric_keys() for run in runs))
     validation = sorted(key for key in present if key.startswith(VALIDATION))
     panels = [(key, title) for key, title in PANELS if key in present]
     at = 2 if REWARD in present else 1  # right after the reward
-    return panels[:at] + [(key, f"validation: {key[len(VALIDATION):]}") for key in validation] + panels[at:]
+    return panels[:at] + [(key, f"validation: {key[len(VALIDATION) :]}") for key in validation] + panels[at:]
 
 
 def plot_dynamics(path: Path, runs: list[Run], x_axis: str = "step", smooth: float = SMOOTH, title: str = "") -> None:
@@ -606,7 +611,7 @@ def plot_dynamics(path: Path, runs: list[Run], x_axis: str = "step", smooth: flo
             measured = key.startswith(VALIDATION)
             values = np.stack([c.y if measured else smoothed(c, smooth) for c in curves])
             x = curves[0].x if x_axis == "step" else token_axis(run, curves[0].x)
-            style = dict(color=colors[index % len(colors)], linestyle="--" if run.reference else "-")
+            style = {"color": colors[index % len(colors)], "linestyle": "--" if run.reference else "-"}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a step no seed has: NaN is right
                 (line,) = ax.plot(x, np.nanmean(values, axis=0), marker="o" if measured else None, ms=3, **style)
@@ -670,8 +675,20 @@ ROWS = (
     *(("mean", key, f"back in band after own update, {key[-2:].upper()}") for key in BAND_RETURN),
 )
 # What two runs are compared on, over the last 10% of the steps both have.
-COMPARED = (ENTROPY, REWARD, LENGTH, TRUNCATED, *QUADRANTS, OVERCORRECTION, PPO_KL, GRAD_NORM,
-            BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3])
+COMPARED = (
+    ENTROPY,
+    REWARD,
+    LENGTH,
+    TRUNCATED,
+    *QUADRANTS,
+    OVERCORRECTION,
+    PPO_KL,
+    GRAD_NORM,
+    BAND_OUT[1],
+    BAND_OUT[3],
+    BAND_RETURN[1],
+    BAND_RETURN[3],
+)
 
 
 def own_span(run: Run, key: str) -> tuple[float, float]:
@@ -695,21 +712,29 @@ def quadrant_basis(run: Run) -> str:
 
 
 def run_table(runs: list[Run]) -> list[str]:
-    validation = sorted({key for run in runs for key in run.keys() if key.startswith(VALIDATION)})
+    validation = sorted({key for run in runs for key in run.metric_keys() if key.startswith(VALIDATION)})
     rows = list(ROWS)
     at = next(i for i, row in enumerate(rows) if row[1] == LENGTH)
     for key in reversed(validation):
         name = key[len(VALIDATION) :]
         rows[at:at] = [("first", key, f"{name}, first"), ("final", key, f"{name}, final"), ("max", key, f"{name}, max")]
     lines = ["| | " + " | ".join(run.label for run in runs) + " |", "|---" * (len(runs) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(cell(run, key, stat) for run in runs) + " |"
-              for stat, key, label in rows if any(run.curves(key) for run in runs)]
+    lines += [
+        f"| {label} | " + " | ".join(cell(run, key, stat) for run in runs) + " |"
+        for stat, key, label in rows
+        if any(run.curves(key) for run in runs)
+    ]
     shares = {run.label: clipped_shares(run) for run in runs}
     if any(shares.values()):
         for q in range(4):
-            values = [mean_ci([s[q] for s in shares[run.label].values()]) if shares[run.label] else None for run in runs]
-            lines.append(f"| Q{q + 1} share of out-of-band tokens, pooled over the run | "
-                         + " | ".join(fmt(v[0], QUADRANTS[q], v[1]) if v else "" for v in values) + " |")
+            values = [
+                mean_ci([s[q] for s in shares[run.label].values()]) if shares[run.label] else None for run in runs
+            ]
+            lines.append(
+                f"| Q{q + 1} share of out-of-band tokens, pooled over the run | "
+                + " | ".join(fmt(v[0], QUADRANTS[q], v[1]) if v else "" for v in values)
+                + " |"
+            )
     return lines
 
 
@@ -739,8 +764,10 @@ def difference_row(a: Run, b: Run, key: str) -> str:
         mean, half = mean_ci(deltas)
         higher = int((deltas > 0).sum())
         verdict = "**yes**" if abs(mean) > half else "no"
-        judged = (f"{verdict}: 95% CI {fmt(mean - half, key)} .. {fmt(mean + half, key)}; higher in {higher} of "
-                  f"{len(paired)} seeds")
+        judged = (
+            f"{verdict}: 95% CI {fmt(mean - half, key)} .. {fmt(mean + half, key)}; higher in {higher} of "
+            f"{len(paired)} seeds"
+        )
     else:
         mean = mean_a - mean_b
         noise_a, steps_a = step_noise(a, key, *window)
@@ -750,19 +777,28 @@ def difference_row(a: Run, b: Run, key: str) -> str:
         else:
             noise = math.hypot(noise_a, noise_b)
             judged = f"{'**yes**' if abs(mean) > noise else 'no'}: step-to-step noise {fmt(noise, key)}"
-    name = key[len(VALIDATION) :] if key.startswith(VALIDATION) else key
-    return (f"| {name} (steps {window[0]:g}..{window[1]:g}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | "
-            f"{fmt(mean, key)} | {judged} |")
+    name = key.removeprefix(VALIDATION)
+    return (
+        f"| {name} (steps {window[0]:g}..{window[1]:g}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | "
+        f"{fmt(mean, key)} | {judged} |"
+    )
 
 
 def comparison(a: Run, b: Run) -> list[str]:
     lines = [f"### {a.label} vs {b.label}", ""]
     if a.curves(ENTROPY) and b.curves(ENTROPY):
         lines += [entropy_ratios(a, b), ""]
-    keys = [key for key in (*COMPARED, *sorted(a.keys() | b.keys())) if key in COMPARED or key.startswith(VALIDATION)]
+    keys = [
+        key
+        for key in (*COMPARED, *sorted(a.metric_keys() | b.metric_keys()))
+        if key in COMPARED or key.startswith(VALIDATION)
+    ]
     keys = [key for key in dict.fromkeys(keys) if a.curves(key) and b.curves(key)]
-    lines += [f"| last 10% of the steps both have | {a.label} | {b.label} | difference | differs? |",
-              "|---|---|---|---|---|", *(difference_row(a, b, key) for key in keys)]
+    lines += [
+        f"| last 10% of the steps both have | {a.label} | {b.label} | difference | differs? |",
+        "|---|---|---|---|---|",
+        *(difference_row(a, b, key) for key in keys),
+    ]
     return lines + [""]
 
 
@@ -808,10 +844,18 @@ DEFINITIONS = """\
 
 
 def write_summary(path: Path, runs: list[Run], command: str) -> None:
-    lines = ["# Training dynamics", "", f"Made by `{command}`.", "", "## Runs", "",
-             "| run | log | seeds | last step | quadrant shares from |", "|---|---|---|---|---|"]
+    lines = [
+        "# Training dynamics",
+        "",
+        f"Made by `{command}`.",
+        "",
+        "## Runs",
+        "",
+        "| run | log | seeds | last step | quadrant shares from |",
+        "|---|---|---|---|---|",
+    ]
     for run in runs:
-        keys = run.keys()
+        keys = run.metric_keys()
         steps = max(c.x[-1] for key in keys for c in run.curves(key)) if keys else math.nan
         lines.append(f"| {run.label} | {run.source} | {len(run.seeds)} | {steps:g} | {quadrant_basis(run)} |")
     groups = {}
@@ -846,13 +890,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("runs", nargs="*", metavar="RUN", help="a log file, or a folder with one; LABEL=PATH names it")
     parser.add_argument(
-        "--reference", action="append", default=[], choices=sorted(REFERENCES),
+        "--reference",
+        action="append",
+        default=[],
+        choices=sorted(REFERENCES),
         help="overlay the ABC-GRPO authors' GRPO and ABC-GRPO runs for this model (repeatable)",
     )
-    parser.add_argument("--x", dest="x_axis", choices=("step", "tokens"), default="step",
-                        help="x axis: rollout steps, or cumulative training tokens [step]")
-    parser.add_argument("--smooth", type=float, default=SMOOTH,
-                        help=f"trailing-mean window for per-step curves, in rollout steps; 0 = none [{SMOOTH:g}]")
+    parser.add_argument(
+        "--x",
+        dest="x_axis",
+        choices=("step", "tokens"),
+        default="step",
+        help="x axis: rollout steps, or cumulative training tokens [step]",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=SMOOTH,
+        help=f"trailing-mean window for per-step curves, in rollout steps; 0 = none [{SMOOTH:g}]",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("runs/report"), help="[runs/report]")
     args = parser.parse_args(argv)
     if not args.runs and not args.reference:
@@ -869,8 +925,13 @@ def main(argv: list[str] | None = None) -> int:
             raise LogError(f"several runs are labelled {duplicated}: name them with LABEL=PATH")
         args.output_dir.mkdir(parents=True, exist_ok=True)
         command = "python -m abc_grpo_verl.report " + shlex.join(sys.argv[1:] if argv is None else argv)
-        plot_dynamics(args.output_dir / "dynamics.png", runs, args.x_axis, args.smooth,
-                      title=f"Training dynamics: {', '.join(labels)}")
+        plot_dynamics(
+            args.output_dir / "dynamics.png",
+            runs,
+            args.x_axis,
+            args.smooth,
+            title=f"Training dynamics: {', '.join(labels)}",
+        )
         write_summary(args.output_dir / "dynamics.md", runs, command)
     except LogError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -187,10 +187,14 @@ def test_extract_agrees_with_the_raw_logs(size):
     raw_abc, raw_grpo = raw(f"{model}-abc-grpo"), raw(f"{model}-grpo")
     entropy_abc = [e["entropy"] for e in raw_abc if "entropy" in e]
     entropy_grpo = [e["entropy"] for e in raw_grpo if "entropy" in e]
-    q4 = sum(e["clip_ratio/overcorrection"] * e["clip_ratio/overcorrection_neg_adv_pct"] for e in raw_abc
-             if "clip_ratio/overcorrection" in e)
-    events = sum(e["clip_ratio/ppo_style"] + e["clip_ratio/overcorrection"] for e in raw_abc
-                 if "clip_ratio/ppo_style" in e)
+    q4 = sum(
+        e["clip_ratio/overcorrection"] * e["clip_ratio/overcorrection_neg_adv_pct"]
+        for e in raw_abc
+        if "clip_ratio/overcorrection" in e
+    )
+    events = sum(
+        e["clip_ratio/ppo_style"] + e["clip_ratio/overcorrection"] for e in raw_abc if "clip_ratio/ppo_style" in e
+    )
 
     abc, grpo = reference_runs(f"paper-{size}")
     start, end = report.span([abc, grpo], ENTROPY)
@@ -215,8 +219,7 @@ def test_extract_agrees_with_the_raw_logs(size):
         (b'{"step": 1, "data": {}}\nnot json\n{"step": 3, "data": {}}\n', "line 2: not JSON"),
         (b'{"step": 1, "data": {}}\n[1, 2]\n{"step": 3, "data": {}}\n', "line 2: a JSON list, not an object"),
         (b'{"epoch": 1, "loss": 0.3}\n', "a format the report does not know"),
-        (b'{"step": 1, "data": {}}\n{"step": "two", "data": {}}\n{"step": 3, "data": {}}\n',
-         "record 2: keys"),
+        (b'{"step": 1, "data": {}}\n{"step": "two", "data": {}}\n{"step": 3, "data": {}}\n', "record 2: keys"),
         (b'{"log_history": {"step": 1}}', "log_history is a dict, expected a list"),
         (b'{"log_history": [{"step": 1, "loss": 0.2}]}', "log_history has none of"),
         (b"\x1f\x8b\x08\x00garbage", "cannot read it"),
@@ -260,14 +263,23 @@ def test_missing_or_ambiguous_inputs(tmp_path, capsys):
 
 def test_report_writes_figure_and_summary(tmp_path):
     out = tmp_path / "out"
-    args = [f"abc={FIXTURES / 'verl_abc.jsonl'}", f"grpo={FIXTURES / 'verl_grpo.jsonl'}",
-            f"demo={FIXTURES / 'metrics.jsonl'}", "--reference", "paper-4b", "--output-dir", str(out)]
+    args = [
+        f"abc={FIXTURES / 'verl_abc.jsonl'}",
+        f"grpo={FIXTURES / 'verl_grpo.jsonl'}",
+        f"demo={FIXTURES / 'metrics.jsonl'}",
+        "--reference",
+        "paper-4b",
+        "--output-dir",
+        str(out),
+    ]
     assert main(args) == 0
     assert (out / "dynamics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "dynamics.md").read_text()
     # the two verl runs: final step 0.6 / 0.15; last 10% of steps 1..4 is step 4; all steps 0.4875 / 0.2875
-    assert "**Entropy ratio abc / grpo**: 4.00x at the last step both have (step 4), 4.00x over the last 10% of " \
-           "steps, 1.70x averaged over all steps" in summary
+    assert (
+        "**Entropy ratio abc / grpo**: 4.00x at the last step both have (step 4), 4.00x over the last 10% of "
+        "steps, 1.70x averaged over all steps" in summary
+    )
     assert "**Entropy ratio paper 4B ABC-GRPO / paper 4B GRPO**: 10.89x" in summary
     assert "### demo: abc_grpo vs demo: grpo" in summary and "### abc vs grpo" in summary
     assert "| abc | " in summary and "token counts (exact pooled shares)" in summary
@@ -275,3 +287,38 @@ def test_report_writes_figure_and_summary(tmp_path):
     # demo, entropy mean over steps: 0.3725 +- 12.706 * sd(0.42, 0.325) / sqrt(2) = 0.60
     assert "| entropy, mean over steps | 0.372 ± 0.6 |" in summary
     assert "## Definitions" in summary and math.isfinite(len(summary))
+
+
+@pytest.mark.slow
+def test_a_recipes_file_log_is_what_the_report_reads(tmp_path, monkeypatch):
+    """The recipe's logger settings, handed to verl's own Tracking/FileLogger as the trainer gets them through Ray's
+    runtime env, leave a log that the report finds from the run's output folder."""
+    from verl.utils.tracking import Tracking
+
+    from tests.test_recipes import recorded_argv
+
+    output_dir = tmp_path / "run"
+    argv = recorded_argv("paper/run_qwen3_4b_base_abc.sh", tmp_path, env={"OUTPUT_DIR": str(output_dir)})
+    overrides = dict(arg.lstrip("+").split("=", 1) for arg in argv)
+    assert "file" in json.loads(overrides["trainer.logger"])
+    assert overrides["trainer.default_local_dir"] == str(output_dir)
+    monkeypatch.setenv(
+        "VERL_FILE_LOGGER_ROOT", overrides["ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_ROOT"]
+    )
+    tracker = Tracking(
+        overrides["trainer.project_name"], overrides["trainer.experiment_name"], default_backend=["file"]
+    )
+    for step, entropy in ((1, 0.5), (2, 0.4)):
+        tracker.log(
+            {
+                ENTROPY: np.float32(entropy),
+                QUADRANTS[3]: 0.001,
+                "actor/abc_clip_tokens_q4": 2.0,
+                "actor/abc_valid_tokens": 1000.0,
+            },
+            step=step,
+        )
+    tracker.finish()
+    run = only(load_run_argument(str(output_dir)))
+    assert run.label == "run" and run.seeds[0][ENTROPY].y == pytest.approx([0.5, 0.4])
+    assert run.seeds[0][QUADRANTS[3]].y == pytest.approx([0.002, 0.002])  # from the counts: 2 / 1000
