@@ -397,8 +397,12 @@ def load_run_argument(argument: str) -> list[Run]:
     verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
     others = [p for p in (path / "metrics.jsonl", path / "trainer_state.json") if p.is_file() and p not in verl_logs]
     if not (verl_logs or others):  # a Hugging Face output folder keeps trainer_state.json in its checkpoints
-        checkpoints = sorted(path.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name[11:]))
-        others = checkpoints[-1:]
+        checkpoints = {
+            int(p.parent.name[len("checkpoint-") :]): p
+            for p in path.glob("checkpoint-*/trainer_state.json")
+            if p.parent.name[len("checkpoint-") :].isdigit()
+        }
+        others = [checkpoints[max(checkpoints)]] if checkpoints else []
     if verl_logs and others or len(others) > 1:
         raise LogError(f"{path}: holds logs of several formats ({[p.name for p in verl_logs + others]}): pass one file")
     if others:
@@ -651,28 +655,30 @@ def fmt(value: float, key: str, half: float = math.nan) -> str:
     return text if math.isnan(half) else f"{text} ± {number(scale * half, 2)}{unit}"
 
 
-# (statistic, key, row label); rows no run has are left out. Validation rows are added per metric found.
+# The summary's name of each metric.
+NAMES = {
+    ENTROPY: "entropy",
+    REWARD: "reward",
+    LENGTH: "response length",
+    TRUNCATED: "truncated",
+    **{key: f"Q{q} share of tokens" for q, key in enumerate(QUADRANTS, start=1)},
+    PPO_STYLE: "Q1+Q3 share of tokens",
+    OVERCORRECTION: "Q2+Q4 share of tokens",
+    PG_CLIPFRAC: "pg_clipfrac (the loss's own)",
+    PPO_KL: "ppo_kl",
+    GRAD_NORM: "grad norm",
+    **{key: f"time out of band, Q{q}" for q, key in enumerate(BAND_OUT, start=1)},
+    **{key: f"back in band after own update, Q{q}" for q, key in enumerate(BAND_RETURN, start=1)},
+}
+STATISTICS = {"first": "first step", "final": "final step", "last": "last 10%", "mean": "mean over steps", "max": "max"}
+# (statistic, key) rows of the per-run table; rows no run has are left out. Validation rows are added per metric.
 ROWS = (
-    ("first", ENTROPY, "entropy, first step"),
-    ("final", ENTROPY, "entropy, final step"),
-    ("last", ENTROPY, "entropy, last 10%"),
-    ("mean", ENTROPY, "entropy, mean over steps"),
-    ("first", REWARD, "reward, first step"),
-    ("last", REWARD, "reward, last 10%"),
-    ("mean", REWARD, "reward, mean over steps"),
-    ("last", LENGTH, "response length, last 10%"),
-    ("mean", LENGTH, "response length, mean over steps"),
-    ("last", TRUNCATED, "truncated, last 10%"),
-    ("mean", TRUNCATED, "truncated, mean over steps"),
-    *(("mean", key, f"{key[-2:].upper()} share of tokens, mean over steps") for key in QUADRANTS),
-    ("mean", PPO_STYLE, "Q1+Q3 share of tokens, mean over steps"),
-    ("mean", OVERCORRECTION, "Q2+Q4 share of tokens, mean over steps"),
-    ("mean", PG_CLIPFRAC, "pg_clipfrac (the loss's own), mean over steps"),
-    ("mean", PPO_KL, "ppo_kl, mean over steps"),
-    ("mean", GRAD_NORM, "grad norm, mean over steps"),
-    ("max", GRAD_NORM, "grad norm, max"),
-    *(("mean", key, f"time out of band, {key[-2:].upper()}") for key in BAND_OUT),
-    *(("mean", key, f"back in band after own update, {key[-2:].upper()}") for key in BAND_RETURN),
+    *(("first", ENTROPY), ("final", ENTROPY), ("last", ENTROPY), ("mean", ENTROPY)),
+    *(("first", REWARD), ("last", REWARD), ("mean", REWARD)),
+    *(("last", LENGTH), ("mean", LENGTH), ("last", TRUNCATED), ("mean", TRUNCATED)),
+    *(("mean", key) for key in (*QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, PPO_KL, GRAD_NORM)),
+    ("max", GRAD_NORM),
+    *(("mean", key) for key in (*BAND_OUT, *BAND_RETURN)),
 )
 # What two runs are compared on, over the last 10% of the steps both have.
 COMPARED = (
@@ -689,6 +695,10 @@ COMPARED = (
     BAND_RETURN[1],
     BAND_RETURN[3],
 )
+
+
+def name(key: str) -> str:
+    return NAMES.get(key, key.removeprefix(VALIDATION))
 
 
 def own_span(run: Run, key: str) -> tuple[float, float]:
@@ -715,13 +725,11 @@ def run_table(runs: list[Run]) -> list[str]:
     validation = sorted({key for run in runs for key in run.metric_keys() if key.startswith(VALIDATION)})
     rows = list(ROWS)
     at = next(i for i, row in enumerate(rows) if row[1] == LENGTH)
-    for key in reversed(validation):
-        name = key[len(VALIDATION) :]
-        rows[at:at] = [("first", key, f"{name}, first"), ("final", key, f"{name}, final"), ("max", key, f"{name}, max")]
+    rows[at:at] = [(statistic, key) for key in validation for statistic in ("first", "final", "max")]
     lines = ["| | " + " | ".join(run.label for run in runs) + " |", "|---" * (len(runs) + 1) + "|"]
     lines += [
-        f"| {label} | " + " | ".join(cell(run, key, stat) for run in runs) + " |"
-        for stat, key, label in rows
+        f"| {name(key)}, {STATISTICS[statistic]} | " + " | ".join(cell(run, key, statistic) for run in runs) + " |"
+        for statistic, key in rows
         if any(run.curves(key) for run in runs)
     ]
     shares = {run.label: clipped_shares(run) for run in runs}
@@ -777,9 +785,8 @@ def difference_row(a: Run, b: Run, key: str) -> str:
         else:
             noise = math.hypot(noise_a, noise_b)
             judged = f"{'**yes**' if abs(mean) > noise else 'no'}: step-to-step noise {fmt(noise, key)}"
-    name = key.removeprefix(VALIDATION)
     return (
-        f"| {name} (steps {window[0]:g}..{window[1]:g}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | "
+        f"| {name(key)} (steps {window[0]:g}..{window[1]:g}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | "
         f"{fmt(mean, key)} | {judged} |"
     )
 
@@ -809,7 +816,7 @@ DEFINITIONS = """\
   updates). A Hugging Face/TRL log counts optimizer steps; its optimizer step k is placed at k / G, G the optimizer
   steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
   (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
-  at the last step. **Last 10%**: the mean over the steps in the last 10% of the run's step range. **Mean over
+  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the run's step range. **Mean over
   steps**: the mean of every logged value, each step weighted equally. A comparison uses the step range both runs
   have.
 - **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
@@ -822,7 +829,9 @@ DEFINITIONS = """\
   gradient of all four; PPO/GRPO clips Q1 and Q3 only. Per step, where the log has the raw counts
   (`actor/abc_clip_tokens_q*`, `actor/abc_valid_tokens`) a share is their ratio: the exact share of the step's
   tokens; otherwise the logged mean over micro-batches of each micro-batch's share. Over a window, counts are pooled
-  (sum of counts / sum of valid tokens); logged shares are averaged. The authors' ABC logs give Q1 = `ppo_style` ×
+  (sum of the logged counts / sum of the logged valid tokens; verl logs each as a mean over the step's
+  micro-batches, so a step weighs its tokens divided by its number of micro-batches: exact when that number is
+  the same every step); logged shares are averaged. The authors' ABC logs give Q1 = `ppo_style` ×
   `ppo_style_pos_adv_pct`, Q3 = `ppo_style` × `ppo_style_neg_adv_pct`, Q2 = `overcorrection` ×
   `overcorrection_pos_adv_pct`, Q4 = `overcorrection` × `overcorrection_neg_adv_pct` (each a product of two means
   per step); their GRPO logs only TRL's `high_mean` (= Q1) and `low_mean` (= Q3). **Q1+Q3** is the authors'
