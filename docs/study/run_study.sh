@@ -24,7 +24,7 @@ SETTINGS=(
   # 16 updates per rollout: every token revisited in 4 epochs
   "u16_lr2e-4|--steps 100 --mini-batches 4 --ppo-epochs 4 --lr 2e-4"
   # the paper's 4 updates at 5x the learning rate
-  "u4_lr1e-3|--steps 200 --mini-batches 4 --ppo-epochs 1 --lr 1e-3"
+  "u4_lr1e-3|--steps 100 --mini-batches 4 --ppo-epochs 1 --lr 1e-3"
 )
 settings=()
 for setting in "${SETTINGS[@]}"; do
