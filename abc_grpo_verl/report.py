@@ -680,21 +680,10 @@ ROWS = (
     ("max", GRAD_NORM),
     *(("mean", key) for key in (*BAND_OUT, *BAND_RETURN)),
 )
-# What two runs are compared on, over the last 10% of the steps both have.
-COMPARED = (
-    ENTROPY,
-    REWARD,
-    LENGTH,
-    TRUNCATED,
-    *QUADRANTS,
-    OVERCORRECTION,
-    PPO_KL,
-    GRAD_NORM,
-    BAND_OUT[1],
-    BAND_OUT[3],
-    BAND_RETURN[1],
-    BAND_RETURN[3],
-)
+# What two runs are compared on: where training ended up (the last 10% of the steps both have), and how the
+# clipping behaved (averaged over all the steps both have). Validation metrics join the first kind.
+OUTCOMES = (ENTROPY, REWARD, LENGTH, TRUNCATED)
+MECHANICS = (*QUADRANTS, OVERCORRECTION, PPO_KL, GRAD_NORM, BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3])
 
 
 def name(key: str) -> str:
@@ -761,13 +750,17 @@ def entropy_ratios(a: Run, b: Run) -> str:
     )
 
 
-def difference_row(a: Run, b: Run, key: str) -> str:
+def difference_row(a: Run, b: Run, key: str, statistic: str) -> str:
+    """One table row: `key`'s "last" (10%) or "mean" (all steps) value in both runs, their difference, and whether
+    it exceeds the seed-to-seed spread (paired seeds) or the step-to-step noise (single runs)."""
     start, end = span([a, b], key)
-    window = final_window(start, end)
-    values_a, values_b = per_seed(a, key, "last", start, end), per_seed(b, key, "last", start, end)
+    window = final_window(start, end) if statistic == "last" else (start, end)
+    values_a, values_b = per_seed(a, key, statistic, start, end), per_seed(b, key, statistic, start, end)
     mean_a, mean_b = np.nanmean(list(values_a.values())), np.nanmean(list(values_b.values()))
-    paired = sorted(set(values_a) & set(values_b))
+    # seeds where both runs have a value in the window (a share of nothing, e.g. no token out of band, has none)
+    paired = sorted(s for s in set(values_a) & set(values_b) if not math.isnan(values_a[s] - values_b[s]))
     if len(paired) >= 2:
+        mean_a, mean_b = np.mean([values_a[s] for s in paired]), np.mean([values_b[s] for s in paired])
         deltas = np.array([values_a[s] - values_b[s] for s in paired])
         mean, half = mean_ci(deltas)
         higher = int((deltas > 0).sum())
@@ -785,8 +778,8 @@ def difference_row(a: Run, b: Run, key: str) -> str:
         else:
             noise = math.hypot(noise_a, noise_b)
             judged = f"{'**yes**' if abs(mean) > noise else 'no'}: step-to-step noise {fmt(noise, key)}"
-    return (
-        f"| {name(key)} (steps {window[0]:g}..{window[1]:g}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | "
+    steps = f"steps {math.ceil(window[0]):g}..{window[1]:g}"
+    return f"| {name(key)}, {STATISTICS[statistic]} ({steps}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | " + (
         f"{fmt(mean, key)} | {judged} |"
     )
 
@@ -795,16 +788,12 @@ def comparison(a: Run, b: Run) -> list[str]:
     lines = [f"### {a.label} vs {b.label}", ""]
     if a.curves(ENTROPY) and b.curves(ENTROPY):
         lines += [entropy_ratios(a, b), ""]
-    keys = [
-        key
-        for key in (*COMPARED, *sorted(a.metric_keys() | b.metric_keys()))
-        if key in COMPARED or key.startswith(VALIDATION)
-    ]
-    keys = [key for key in dict.fromkeys(keys) if a.curves(key) and b.curves(key)]
+    validation = sorted(key for key in a.metric_keys() | b.metric_keys() if key.startswith(VALIDATION))
+    rows = [(key, "last") for key in (*OUTCOMES, *validation)] + [(key, "mean") for key in MECHANICS]
     lines += [
-        f"| last 10% of the steps both have | {a.label} | {b.label} | difference | differs? |",
+        f"| over the steps both runs have | {a.label} | {b.label} | difference | differs? |",
         "|---|---|---|---|---|",
-        *(difference_row(a, b, key) for key in keys),
+        *(difference_row(a, b, key, statistic) for key, statistic in rows if a.curves(key) and b.curves(key)),
     ]
     return lines + [""]
 

@@ -120,12 +120,25 @@ def test_demo_metrics_one_run_per_method_with_its_seeds():
 
 def test_paired_seed_differences_and_their_interval():
     abc, grpo = load_run_argument(f"demo={FIXTURES / 'metrics.jsonl'}")
-    row = report.difference_row(abc, grpo, ENTROPY)
+    row = report.difference_row(abc, grpo, ENTROPY, "last")
     # last 10% of steps 0..3 is step 3: ABC - GRPO = 0.45 - 0.43 = 0.02 and 0.36 - 0.32 = 0.04, mean 0.03;
     # 95% half-width t(0.975, 1) * sd / sqrt(2) = 12.706 * 0.014142 / 1.4142 = 0.127: the interval includes 0
     assert "| 0.03 |" in row and "no: 95% CI -0.0971 .. 0.157; higher in 2 of 2 seeds" in row
     # back in band, Q4, at step 3: 1/4 vs 2/4 in both seeds: -25 points with no spread, so it differs
-    assert "**yes**" in report.difference_row(abc, grpo, report.BAND_RETURN[3])
+    assert "**yes**" in report.difference_row(abc, grpo, report.BAND_RETURN[3], "last")
+
+
+def test_a_seed_without_events_in_the_window_drops_out_of_the_pairing(tmp_path):
+    records = [json.loads(line) for line in (FIXTURES / "metrics.jsonl").read_text().splitlines()]
+    for record in records:
+        if record["seed"] == 1 and record["step"] == 3:  # no Q4 token was out of band at its update: no share
+            record["band_seen_out_q4"] = record["band_back_q4"] = 0
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    abc, grpo = load_run_argument(str(path))
+    # seed 0 alone is left: 1/4 vs 2/4, judged against the step-to-step noise of a one-step window
+    row = report.difference_row(abc, grpo, report.BAND_RETURN[3], "last")
+    assert "| 25% | 50% | -25% | too few steps in the window to judge |" in row
 
 
 def test_t_quantiles_match_the_tables():
