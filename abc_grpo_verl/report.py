@@ -584,13 +584,21 @@ def panels_for(runs: list[Run]) -> list[tuple[str, str]]:
     present = set().union(*(run.metric_keys() for run in runs))
     validation = sorted(key for key in present if key.startswith(VALIDATION))
     panels = [(key, title) for key, title in PANELS if key in present]
-    at = 2 if REWARD in present else 1  # right after the reward
+    at = sum(key in (ENTROPY, REWARD) for key, _ in panels)  # right after the entropy and reward panels
     return panels[:at] + [(key, f"validation: {key[len(VALIDATION) :]}") for key in validation] + panels[at:]
 
 
-def plot_dynamics(path: Path, runs: list[Run], x_axis: str = "step", smooth: float = SMOOTH, title: str = "") -> None:
-    """One panel per metric that some run has, every run overlaid: its mean over seeds as the line and, with several
-    seeds, their min..max as a band. Per-step metrics are smoothed; validation points are drawn as measured."""
+def plot_dynamics(
+    path: Path,
+    runs: list[Run],
+    x_axis: str = "step",
+    smooth: float = SMOOTH,
+    title: str = "",
+    only: tuple[str, ...] = (),
+) -> None:
+    """One panel per metric that some run has (or, with `only`, per metric whose name starts with one of those), every
+    run overlaid: its mean over seeds as the line and, with several seeds, their min..max as a band. Per-step metrics
+    are smoothed; validation points are drawn as measured."""
     # Imported here: reading logs needs no matplotlib, and importing this module never switches a caller's backend.
     import matplotlib
 
@@ -599,6 +607,11 @@ def plot_dynamics(path: Path, runs: list[Run], x_axis: str = "step", smooth: flo
     from matplotlib.ticker import PercentFormatter
 
     panels = panels_for(runs)
+    if missing := [prefix for prefix in only if not any(key.startswith(prefix) for key, _ in panels)]:
+        raise LogError(
+            f"--panels {','.join(missing)}: no such metric in these runs; they have {[k for k, _ in panels]}"
+        )
+    panels = [(key, panel_title) for key, panel_title in panels if not only or key.startswith(only)]
     columns = 4
     rows = math.ceil(len(panels) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 1.2), layout="constrained")
@@ -907,6 +920,12 @@ def main(argv: list[str] | None = None) -> int:
         default=SMOOTH,
         help=f"trailing-mean window for per-step curves, in rollout steps; 0 = none [{SMOOTH:g}]",
     )
+    parser.add_argument(
+        "--panels",
+        default="",
+        help="draw only the metrics whose names start with one of these, comma-separated, e.g. "
+        "actor/entropy,critic/score/mean,actor/abc_clipfrac_q [all the runs have]",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("runs/report"), help="[runs/report]")
     args = parser.parse_args(argv)
     if not args.runs and not args.reference:
@@ -929,6 +948,7 @@ def main(argv: list[str] | None = None) -> int:
             args.x_axis,
             args.smooth,
             title=f"Training dynamics: {', '.join(labels)}",
+            only=tuple(prefix for prefix in args.panels.split(",") if prefix),
         )
         write_summary(args.output_dir / "dynamics.md", runs, command)
     except LogError as err:

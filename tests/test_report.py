@@ -264,6 +264,9 @@ def test_missing_or_ambiguous_inputs(tmp_path, capsys):
     history.write_text(json.dumps({"log_history": [{"step": 1, "entropy": 0.5}, {"step": 2, "entropy": 0.4}]}))
     assert main([str(history), "--x", "tokens", "--output-dir", str(tmp_path)]) == 2
     assert "--x tokens needs token counts" in capsys.readouterr().err
+    assert main([path, "--panels", "actor/entropy,val-core/", "--output-dir", str(tmp_path)]) == 0
+    assert main([path, "--panels", "actor/entropy,actor/kl", "--output-dir", str(tmp_path)]) == 2
+    assert "--panels actor/kl: no such metric in these runs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--output-dir", str(tmp_path)])  # nothing to report
     with pytest.raises(SystemExit):
