@@ -18,13 +18,13 @@ SETTINGS=(
   # the paper's 4 optimizer steps per rollout, at the demo's learning rate
   "u4_lr2e-4|--steps 200 --mini-batches 4 --ppo-epochs 1 --lr 2e-4"
   # the control: one update per rollout, so r = 1 at every update and no method ever clips
-  "u1_lr2e-4|--steps 100 --mini-batches 1 --ppo-epochs 1 --lr 2e-4"
+  "u1_lr2e-4|--steps 200 --mini-batches 1 --ppo-epochs 1 --lr 2e-4"
   # docs/demo.md's exploratory run: lr 1e-3 without warm-up, 8 updates per rollout, warm start stopped at 30%
   "collapse|--steps 60 --mini-batches 4 --ppo-epochs 2 --lr 1e-3 --lr-warmup-steps 0 --warm-target 0.3"
   # 16 updates per rollout: every token revisited in 4 epochs
-  "u16_lr2e-4|--steps 100 --mini-batches 4 --ppo-epochs 4 --lr 2e-4"
+  "u16_lr2e-4|--steps 200 --mini-batches 4 --ppo-epochs 4 --lr 2e-4"
   # the paper's 4 updates at 5x the learning rate
-  "u4_lr1e-3|--steps 100 --mini-batches 4 --ppo-epochs 1 --lr 1e-3"
+  "u4_lr1e-3|--steps 200 --mini-batches 4 --ppo-epochs 1 --lr 1e-3"
 )
 settings=()
 for setting in "${SETTINGS[@]}"; do
