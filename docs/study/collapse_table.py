@@ -12,34 +12,38 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """When did each run collapse? Per seed and method of a demo metrics.jsonl: the first step whose training reward is 0
-(none of the 128 answers right), and the mean ppo_kl over the updates of the first rollout step.
+(none of the 128 answers right), the mean reward over the last 10% of steps, and the mean ppo_kl over the updates of
+the first rollout step.
 
     python docs/study/collapse_table.py runs/study/collapse/metrics.jsonl
 
 Prints a markdown table (docs/study.md quotes it). The report (`python -m abc_grpo_verl.report`) gives the
-averages; this is the per-seed timing it does not.
+averages over seeds; this is the per-seed timing it does not.
 """
 
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def main() -> None:
     records = [json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines()]
     runs = {}
     for record in records:
-        runs.setdefault(record["method"], {}).setdefault(record["seed"], []).append(record)
-    methods = list(runs)
-    print("| seed | " + " | ".join(f"{m}: first step with reward 0 | {m}: ppo_kl, step 0" for m in methods) + " |")
-    print("|---" * (1 + 2 * len(methods)) + "|")
-    for seed in sorted(runs[methods[0]]):
-        cells = []
-        for method in methods:
-            steps = sorted(runs[method][seed], key=lambda r: r["step"])
+        runs.setdefault(record["seed"], {}).setdefault(record["method"], []).append(record)
+    print("| seed | method | first step with reward 0 | reward, last 10% of steps | ppo_kl, step 0 |")
+    print("|---|---|---|---|---|")
+    for seed, methods in sorted(runs.items()):
+        for method, steps in methods.items():
+            steps.sort(key=lambda r: r["step"])
             first_zero = next((r["step"] for r in steps if r["reward"] == 0), None)
-            cells += ["never" if first_zero is None else str(first_zero), f"{steps[0]['ppo_kl']:.2f}"]
-        print(f"| {seed} | " + " | ".join(cells) + " |")
+            last = np.mean([r["reward"] for r in steps[-max(1, round(0.1 * len(steps))) :]])
+            print(
+                f"| {seed} | {method} | {'never' if first_zero is None else first_zero} | {last:.3f} | "
+                f"{steps[0]['ppo_kl']:.2f} |"
+            )
 
 
 if __name__ == "__main__":
