@@ -23,7 +23,10 @@ The task is two-digit addition ("37+45=" -> "82<eos>"), graded by exact integer 
      `n` answers per prompt at temperature 1, grade them, advantages from verl's registered `abc_grpo`
      estimator, then several mini-batch optimizer steps on verl's own `ppo_loss` (the function verl's actor
      worker calls), so the ratio leaves 1 and the clip bands matter;
-  3. metrics.jsonl, summary.md and dynamics.png go to --output-dir.
+  3. after every optimizer step, the ratio of every token of the rollout batch is measured again, to see how long
+     tokens stay outside the clip band and whether their own update brings them back (the `band_*` metrics);
+  4. metrics.jsonl, summary.md and dynamics.png go to --output-dir; dynamics.png is drawn by the training-dynamics
+     report (abc_grpo_verl/report.py), which also reads metrics.jsonl: `python -m abc_grpo_verl.report runs/demo`.
 
 The three methods differ only in the actor config handed to `ppo_loss` (see METHODS).
 """
@@ -50,6 +53,7 @@ from verl.workers.utils.losses import ppo_loss
 
 import abc_grpo_verl.algos  # noqa: F401  (registers the abc_grpo loss and estimator, even without `import verl`)
 from abc_grpo_verl.config import ABCPolicyLossConfig
+from abc_grpo_verl.report import demo_runs, plot_dynamics
 
 # ----------------------------------------------------------------------------------------------------------------
 # Settings. Every default is what `python -m abc_grpo_verl.demo` runs.
@@ -223,7 +227,8 @@ def warm_start(model, train_pairs: torch.Tensor, cfg: DemoConfig, seed: int, dev
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.warm_lr)
     generator = torch.Generator().manual_seed(rng_seed(seed, stream=0, step=0))
     check_gen = torch.Generator(device).manual_seed(rng_seed(seed, stream=0, step=1))
-    progress = tqdm(range(1, cfg.warm_max_steps + 1), desc=f"warm-start seed {seed}", leave=False)
+    # disable=None: no bar when the output is not a terminal (a log file would get one line per refresh)
+    progress = tqdm(range(1, cfg.warm_max_steps + 1), desc=f"warm-start seed {seed}", leave=False, disable=None)
     for step in progress:
         batch = train_pairs[torch.randint(len(train_pairs), (cfg.warm_batch,), generator=generator)]
         ids = torch.cat([prompt_ids(batch), answer_ids(batch)], dim=1).to(device)
@@ -289,21 +294,26 @@ def actor_config(method: Method, rollout_n: int) -> ActorConfig:
     )
 
 
-def quadrant_shares(log_probs, old_log_probs, advantages, response_mask) -> torch.Tensor:
-    """Share of response tokens whose ratio left [1 - eps, 1 + eps], per quadrant Q1..Q4, for any method.
+def quadrant_of(log_probs, old_log_probs, advantages, response_mask) -> torch.Tensor:
+    """Per response token: its quadrant 1..4 if its ratio left [1 - eps, 1 + eps], else 0 (also for padding, A = 0).
 
     Q1: A>0, r>1+eps   Q2: A>0, r<1-eps   Q3: A<0, r<1-eps   Q4: A<0, r>1+eps. These are the tokens ABC-GRPO
-    clips (there they equal its own `actor/abc_clipfrac_q*` metrics). The vanilla loss clips Q1 and Q3 too, but
-    keeps the gradient in Q2, and in Q4 up to r = clip_ratio_c.
+    clips (there their shares equal its own `actor/abc_clipfrac_q*` metrics). The vanilla loss clips Q1 and Q3 too,
+    but keeps the gradient in Q2, and in Q4 up to r = clip_ratio_c.
     """
     ratio = torch.exp(log_probs - old_log_probs)
     valid = response_mask.bool()
     above, below = ratio > 1 + CLIP_EPS, ratio < 1 - CLIP_EPS
     positive, negative = valid & (advantages > 0), valid & (advantages < 0)
-    counts = torch.stack(
-        [(positive & above).sum(), (positive & below).sum(), (negative & below).sum(), (negative & above).sum()]
-    )
-    return counts.float() / valid.sum()
+    quadrant = torch.zeros_like(ratio, dtype=torch.long)
+    for q, in_quadrant in enumerate((positive & above, positive & below, negative & below, negative & above), 1):
+        quadrant[in_quadrant] = q
+    return quadrant
+
+
+def quadrant_counts(quadrant: torch.Tensor) -> torch.Tensor:
+    """Tokens per quadrant Q1..Q4 of a `quadrant_of` result (or of any selection of it)."""
+    return torch.bincount(quadrant.flatten(), minlength=5)[1:]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -338,15 +348,25 @@ def rollout(model, pairs: torch.Tensor, cfg: DemoConfig, generator: torch.Genera
         "old_log_probs": old_log_probs,
         "advantages": advantages,
         "entropy": (entropy * response_mask).sum().item() / response_mask.sum().item(),
+        "response_length": response_mask.sum(-1).float().mean().item(),
+        "truncated": 1.0 - (responses == EOS).any(-1).float().mean().item(),  # no <eos> within RESPONSE_LEN
+        "num_tokens": prompts.numel() + int(response_mask.sum()),  # prompt + response, as verl counts a batch
     }
 
 
 def ppo_update(model, optimizer, scheduler, config: ActorConfig, batch: dict, cfg: DemoConfig):
     """`ppo_epochs` passes over the rollout, `mini_batches` optimizer steps each, every loss through ppo_loss.
 
-    Returns the mean over the optimizer steps of each metric ppo_loss returned, and of the quadrant shares.
+    Returns the mean over the optimizer steps of each metric ppo_loss returned, of the quadrant shares and of the
+    gradient norm, and the restoring-force counts (`band_*`, summed over the optimizer steps):
+        band_token_steps: valid tokens of the rollout batch x optimizer steps;
+        band_out_q*: of those token-steps, the ones outside the band right after an optimizer step, by quadrant;
+        band_seen_out_q*: tokens outside the band when their own mini-batch's update came (what ABC-GRPO clips);
+        band_back_q*: of those, the ones back inside the band right after that update.
     """
-    loss_metrics, quadrants = {}, []
+    loss_metrics, quadrants, grad_norms = {}, [], []
+    band = {key: torch.zeros(4, dtype=torch.long) for key in ("out", "seen_out", "back")}
+    token_steps = 0
     for _ in range(cfg.ppo_epochs):
         # In order, not shuffled: a mini-batch then holds whole groups, as verl's default (shuffle off) does.
         for rows in torch.arange(len(batch["prompts"])).chunk(cfg.mini_batches):
@@ -365,19 +385,31 @@ def ppo_update(model, optimizer, scheduler, config: ActorConfig, batch: dict, cf
             # One micro-batch per mini-batch on one rank: the global normalisers are this mini-batch's own.
             tu.assign_non_tensor(data, dp_size=1, batch_num_tokens=int(mask.sum()), global_batch_size=len(rows))
             flat_log_probs, log_probs, _ = forward_response(model, prompts, responses, mask)
+            before = quadrant_of(log_probs.detach(), batch["old_log_probs"][rows], batch["advantages"][rows], mask)
             loss, metrics = ppo_loss(config, {"log_probs": flat_log_probs}, data)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)))
             optimizer.step()
             scheduler.step()
             for key, metric in metrics.items():
                 loss_metrics.setdefault(key, []).append(float(metric.aggregate()))
-            quadrants.append(
-                quadrant_shares(log_probs.detach(), batch["old_log_probs"][rows], batch["advantages"][rows], mask)
-            )
+            quadrants.append(quadrant_counts(before).float() / mask.sum())
+
+            # Where is every token of the rollout now? Out-of-band time, and whether this update brought its own
+            # out-of-band tokens back (vanilla's gradient in Q2/Q4 pulls them back; ABC-GRPO gives them none).
+            everything = batch["prompts"], batch["responses"], batch["response_mask"]
+            with torch.no_grad():
+                _, all_log_probs, _ = forward_response(model, *everything)
+            after = quadrant_of(all_log_probs, batch["old_log_probs"], batch["advantages"], batch["response_mask"])
+            token_steps += int(batch["response_mask"].sum())
+            band["out"] += quadrant_counts(after)
+            band["seen_out"] += quadrant_counts(before)
+            band["back"] += quadrant_counts(before[after[rows] == 0])
     loss_means = {key: float(np.mean(values)) for key, values in sorted(loss_metrics.items())}
-    return loss_means, torch.stack(quadrants).mean(0).tolist()
+    band_counts = {"band_token_steps": token_steps}
+    band_counts |= {f"band_{key}_q{q}": int(counts[q - 1]) for key, counts in band.items() for q in range(1, 5)}
+    return loss_means, torch.stack(quadrants).mean(0).tolist(), float(np.mean(grad_norms)), band_counts
 
 
 def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, seed: int, device: str, progress):
@@ -390,7 +422,7 @@ def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, se
     # alone throws many tokens out of the clip band before any learning signal is in.
     updates_per_step = cfg.ppo_epochs * cfg.mini_batches
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda update: min(1.0, (update + 1) / (cfg.lr_warmup_steps * updates_per_step))
+        optimizer, lambda update: min(1.0, (update + 1) / max(1, cfg.lr_warmup_steps * updates_per_step))
     )
     config = actor_config(method, cfg.rollout_n)
 
@@ -409,18 +441,23 @@ def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, se
             # reward, entropy and pass@k describe the policy that sampled this step's rollout (before its update)
             "reward": batch["rewards"].mean().item(),
             "entropy": batch["entropy"],
+            "response_length": batch["response_length"],
+            "truncated": batch["truncated"],
+            "num_tokens": batch["num_tokens"],
         }
         if step % cfg.eval_every == 0 or step == cfg.steps - 1:
             eval_gen = torch.Generator(device).manual_seed(rng_seed(seed, stream=3, step=step))
             record.update(evaluate(model, heldout_pairs, cfg.eval_samples, eval_gen))
 
-        loss_means, quadrants = ppo_update(model, optimizer, scheduler, config, batch, cfg)
+        loss_means, quadrants, grad_norm, band_counts = ppo_update(model, optimizer, scheduler, config, batch, cfg)
         record.update(
             {
                 # means over this step's optimizer steps
                 "ppo_kl": loss_means["actor/ppo_kl"],
                 "pg_clipfrac": loss_means["actor/pg_clipfrac"],
+                "grad_norm": grad_norm,  # before clipping at 1.0, as verl's actor/grad_norm
                 **{f"quadrant_q{q}": share for q, share in enumerate(quadrants, start=1)},
+                **band_counts,  # sums over this step's optimizer steps
                 "loss_metrics": loss_means,  # verbatim from ppo_loss: its keys show which loss actually ran
             }
         )
@@ -497,7 +534,8 @@ def write_summary(path: Path, records: list[dict], cfg: DemoConfig, meta: dict) 
         "starts from those same weights (the reward at step 0 is where they start).",
         f"- RL: {cfg.steps} steps per method; per step {cfg.prompts_per_step} prompts x {cfg.rollout_n} samples at "
         f"temperature 1, advantages from the registered `abc_grpo` estimator (= verl `grpo`), "
-        f"{cfg.ppo_epochs} epoch(s) x {cfg.mini_batches} mini-batches through verl's `ppo_loss`, AdamW lr {cfg.lr}.",
+        f"{cfg.ppo_epochs} epoch(s) x {cfg.mini_batches} mini-batches through verl's `ppo_loss`, AdamW lr {cfg.lr} "
+        f"(linear warm-up over {cfg.lr_warmup_steps} steps).",
         f"- Seeds: {seeds}. Device: {meta['device']}. Wall-clock: {meta['wall_clock_s']:.0f} s "
         "(warm start + training + evaluation, without Python imports).",
         "",
@@ -554,57 +592,12 @@ def write_summary(path: Path, records: list[dict], cfg: DemoConfig, meta: dict) 
 SMOOTH_STEPS = 5  # per-step curves are noisy (128 samples a step): plot their trailing mean over 5 steps
 
 
-def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean over the last `window` points along the last axis (fewer at the start)."""
-    totals = np.cumsum(values, axis=-1)
-    totals[..., window:] = totals[..., window:] - totals[..., :-window]
-    return totals / np.minimum(np.arange(1, values.shape[-1] + 1), window)
-
-
-def plot_dynamics(path: Path, records: list[dict]) -> None:
-    """Entropy, reward, held-out pass@k and the four quadrant shares over steps; one line per method."""
-    # Imported here, not at the top: importing the module then neither needs matplotlib nor switches the
-    # caller's backend.
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    high, low = 1 + CLIP_EPS, 1 - CLIP_EPS
-    panels = [
-        ("entropy", "entropy (nats/token)"),
-        ("reward", "train reward"),
-        ("pass@1", "held-out pass@1"),
-        (PASS_K, f"held-out {PASS_K}"),
-        ("quadrant_q1", f"Q1: A>0, r>{high} (all clip)"),
-        ("quadrant_q2", f"Q2: A>0, r<{low} (only ABC clips)"),
-        ("quadrant_q3", f"Q3: A<0, r<{low} (all clip)"),
-        ("quadrant_q4", f"Q4: A<0, r>{high} (ABC, dual-clip; GRPO r>3)"),
-    ]
-    runs = by_method_and_seed(records)
-    fig, axes = plt.subplots(2, 4, figsize=(18, 8), constrained_layout=True)
-    for ax, (key, title) in zip(axes.flat, panels, strict=True):
-        for method, per_seed in runs.items():
-            steps = [r["step"] for r in next(iter(per_seed.values())) if key in r]
-            values = np.array([[r[key] for r in rs if key in r] for rs in per_seed.values()])
-            if not key.startswith("pass@"):  # pass@k is measured every eval_every steps: plotted as is
-                values = trailing_mean(values, SMOOTH_STEPS)
-            (line,) = ax.plot(steps, values.mean(0), label=METHOD_BY_NAME[method].label)
-            if len(values) > 1:  # spread over seeds
-                ax.fill_between(steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
-        ax.set_title(title)
-        ax.set_xlabel("RL step")
-        ax.grid(alpha=0.3)
-    for ax in axes[1]:
-        ax.set_ylabel("share of response tokens")
-    axes[0, 0].legend(fontsize=8)
-    seeds = sorted(next(iter(runs.values())))
-    fig.suptitle(
-        f"ABC-GRPO vs GRPO vs dual-clip, tiny Qwen3 on two-digit addition. Line: mean over seeds {seeds}, "
-        f"band: min..max over seeds; per-step curves: trailing mean over {SMOOTH_STEPS} steps"
-    )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def write_dynamics(path: Path, records: list[dict], metrics_path: Path) -> None:
+    """dynamics.png, drawn by the training-dynamics report's code from the same records as metrics.jsonl."""
+    runs = demo_runs(metrics_path, records, label="", method_labels={m.name: m.label for m in METHODS})
+    seeds = sorted({record["seed"] for record in records})
+    title = f"ABC-GRPO vs GRPO vs dual-clip, tiny Qwen3 on two-digit addition, seeds {seeds}"
+    plot_dynamics(path, runs, smooth=SMOOTH_STEPS, title=title)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -622,7 +615,7 @@ def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> lis
 
     start = time.perf_counter()
     records, warm_steps = [], {}
-    progress = tqdm(total=len(seeds) * len(METHODS) * cfg.steps, desc="RL steps")
+    progress = tqdm(total=len(seeds) * len(METHODS) * cfg.steps, desc="RL steps", disable=None)
     for seed in seeds:
         problems = make_problems(seed, cfg.num_heldout)
         model = build_policy(cfg.hidden, cfg.layers, seed, device)
@@ -643,7 +636,7 @@ def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> lis
         for record in records:
             f.write(json.dumps(record) + "\n")
     write_summary(output_dir / "summary.md", records, cfg, meta)
-    plot_dynamics(output_dir / "dynamics.png", records)
+    write_dynamics(output_dir / "dynamics.png", records, output_dir / "metrics.jsonl")
     return records
 
 
@@ -662,21 +655,81 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--layers", type=int, default=DemoConfig.layers, help=f"decoder layers [{DemoConfig.layers}]")
     parser.add_argument("--lr", type=float, default=DemoConfig.lr, help=f"RL learning rate, AdamW [{DemoConfig.lr}]")
+    parser.add_argument(
+        "--lr-warmup-steps",
+        type=int,
+        default=None,
+        help=f"rollout steps of linear lr warm-up, 0 = none [{DemoConfig.lr_warmup_steps}; --quick: "
+        f"{QUICK['lr_warmup_steps']}]",
+    )
+    parser.add_argument(
+        "--mini-batches",
+        type=int,
+        default=DemoConfig.mini_batches,
+        help=f"optimizer steps per pass over a rollout batch; divides the {DemoConfig.prompts_per_step} prompts "
+        f"[{DemoConfig.mini_batches}]",
+    )
+    parser.add_argument(
+        "--ppo-epochs",
+        type=int,
+        default=DemoConfig.ppo_epochs,
+        help=f"passes over each rollout batch [{DemoConfig.ppo_epochs}]",
+    )
+    parser.add_argument(
+        "--warm-target",
+        type=float,
+        default=None,
+        help=f"sampled accuracy that stops the supervised warm start, in (0, 1] [{DemoConfig.warm_target}; --quick: "
+        f"{QUICK['warm_target']}]",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help=f"held-out evaluation every N steps (and at the last) [{DemoConfig.eval_every}; --quick: "
+        f"{QUICK['eval_every']}]",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"), help="[runs/demo]")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="[cpu]")
     parser.add_argument("--quick", action="store_true", help="smoke run for the test suite (< 60 s)")
     args = parser.parse_args(argv)
     if args.hidden % 8:
         parser.error("--hidden must be a multiple of 8 (4 attention heads with an even head size, for RoPE)")
+    checks = (
+        ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
+        ("--lr", args.lr, args.lr > 0, "> 0"),
+        ("--lr-warmup-steps", args.lr_warmup_steps, args.lr_warmup_steps is None or args.lr_warmup_steps >= 0, ">= 0"),
+        # equal mini-batches of whole groups: the group baseline of every sample is in the same mini-batch
+        (
+            "--mini-batches",
+            args.mini_batches,
+            args.mini_batches >= 1 and DemoConfig.prompts_per_step % args.mini_batches == 0,
+            f"a divisor of {DemoConfig.prompts_per_step}",
+        ),
+        ("--ppo-epochs", args.ppo_epochs, args.ppo_epochs >= 1, ">= 1"),
+        ("--warm-target", args.warm_target, args.warm_target is None or 0 < args.warm_target <= 1, "in (0, 1]"),
+        ("--eval-every", args.eval_every, args.eval_every is None or args.eval_every >= 1, ">= 1"),
+    )
+    for flag, value, ok, valid in checks:
+        if not ok:
+            parser.error(f"{flag} must be {valid}, got {value}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after minutes of training
         parser.error("dynamics.png needs matplotlib: pip install matplotlib")
 
     overrides = dict(QUICK) if args.quick else {}
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    cfg = DemoConfig(hidden=args.hidden, layers=args.layers, lr=args.lr, **overrides)
+    for name in ("steps", "lr_warmup_steps", "warm_target", "eval_every"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    cfg = DemoConfig(
+        hidden=args.hidden,
+        layers=args.layers,
+        lr=args.lr,
+        mini_batches=args.mini_batches,
+        ppo_epochs=args.ppo_epochs,
+        **overrides,
+    )
     seeds = args.seeds or ([args.seed] if args.seed is not None else list(QUICK_SEEDS if args.quick else DEFAULT_SEEDS))
     run(cfg, seeds, args.output_dir, args.device)
     print((args.output_dir / "summary.md").read_text())

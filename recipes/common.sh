@@ -54,7 +54,10 @@ example_defaults() {
   : "${SAVE_FREQ:=20}"
   : "${TEST_FREQ:=5}"
   : "${PROJECT_NAME:=abc_grpo_verl}"
-  : "${LOGGER:=[\"console\",\"wandb\"]}"
+  # "file": verl's JSON-lines metrics log, what `python -m abc_grpo_verl.report OUTPUT_DIR` reads
+  : "${LOGGER:=[\"console\",\"wandb\",\"file\"]}"
+  # the run's folder: its checkpoints, and under train_logs/ the `file` logger's log of each launch
+  : "${OUTPUT_DIR:=${PWD}/checkpoints/${PROJECT_NAME}/${EXPERIMENT_NAME}}"
 }
 
 # launch abc_grpo|vanilla [extra overrides...]: compose every override and run the package launcher.
@@ -89,6 +92,10 @@ launch() {
       return 2
       ;;
   esac
+
+  # verl truncates its log file when it opens it: one folder per launch keeps a resumed run's earlier steps (the
+  # report merges them by step). Passed through Ray's runtime env to reach the trainer on any node; verl creates it.
+  local file_log_root="${OUTPUT_DIR}/train_logs/$(date +%Y%m%d-%H%M%S)"
 
   local common_overrides=(
     data.train_files="${TRAIN_FILES}"
@@ -133,6 +140,8 @@ launch() {
     critic.enable=False
     trainer.critic_warmup=0
     trainer.logger="${LOGGER}"
+    trainer.default_local_dir="${OUTPUT_DIR}"
+    ++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_ROOT="${file_log_root}"
     trainer.project_name="${PROJECT_NAME}"
     trainer.experiment_name="${EXPERIMENT_NAME}"
     trainer.n_gpus_per_node="${N_GPUS}"

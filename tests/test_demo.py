@@ -11,19 +11,21 @@ import sys
 
 import pytest
 
-from abc_grpo_verl.demo import METHODS, QUICK
+from abc_grpo_verl.demo import METHODS, PROMPT_LEN, QUICK, DemoConfig, main
 
 ABC_QUADRANT_KEYS = [f"actor/abc_clipfrac_q{q}" for q in range(1, 5)]
 
 
 def run_quick_demo(output_dir):
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "abc_grpo_verl.demo", "--quick", "--seed", "0", "--output-dir", str(output_dir)],
         check=True,
         capture_output=True,
         text=True,
         timeout=180,
     )
+    # output to a pipe, not a terminal: no progress bars flooding the log
+    assert "RL steps" not in result.stderr and "warm-start" not in result.stderr
     return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
 
 
@@ -99,3 +101,42 @@ def test_clipping_happened(quick_run):
 def test_same_seed_gives_identical_metrics(quick_run, tmp_path):
     _, records = quick_run
     assert run_quick_demo(tmp_path) == records
+
+
+def test_rollout_and_band_counts_add_up(quick_run):
+    """The restoring-force counts against independent counts: the rollout's size, and the loss's own raw counts."""
+    _, records = quick_run
+    cfg = DemoConfig()
+    samples = cfg.prompts_per_step * cfg.rollout_n
+    updates = cfg.mini_batches * cfg.ppo_epochs
+    for record in records:
+        response_tokens = record["num_tokens"] - samples * PROMPT_LEN
+        assert record["response_length"] * samples == pytest.approx(response_tokens)
+        # every response token of the rollout is measured after each optimizer step
+        assert record["band_token_steps"] == updates * response_tokens
+        for q in range(1, 5):
+            assert 0 <= record[f"band_back_q{q}"] <= record[f"band_seen_out_q{q}"]
+            assert 0 <= record[f"band_out_q{q}"] <= record["band_token_steps"]
+        assert 0.0 <= record["truncated"] <= 1.0 and math.isfinite(record["grad_norm"]) and record["grad_norm"] > 0
+    for record in by_method(records)["abc_grpo"]:
+        # out of band when its own update came = what the abc_grpo loss counted as clipped (its per-update mean x 4)
+        for q in range(1, 5):
+            counted = record["loss_metrics"][f"actor/abc_clip_tokens_q{q}"] * updates
+            assert record[f"band_seen_out_q{q}"] == pytest.approx(counted)
+    assert any(r["band_out_q4"] > 0 for r in records)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--mini-batches", "3"], "--mini-batches must be a divisor of 16, got 3"),
+        (["--ppo-epochs", "0"], "--ppo-epochs must be >= 1, got 0"),
+        (["--warm-target", "1.5"], "--warm-target must be in (0, 1], got 1.5"),
+        (["--lr-warmup-steps", "-1"], "--lr-warmup-steps must be >= 0, got -1"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+    ],
+)
+def test_bad_flags_are_rejected_before_any_work(capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(flags)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -54,7 +54,7 @@ PAPER_SIZES = {"1.7b": (512, 128, 2048, 4096), "4b": (256, 64, 1024, 3072)}
 LOSS_KEYS = {f"{KEY}.loss_mode", "algorithm.adv_estimator", "actor_rollout_ref.actor.clip_ratio_c",
              *(f"{KEY}.{b}" for b in BOUNDS)}
 NAME_KEYS = {"trainer.experiment_name", "actor_rollout_ref.rollout.trace.experiment_name",
-             "trainer.default_local_dir"}
+             "trainer.default_local_dir", "ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_ROOT"}
 
 
 def test_every_recipe_is_covered():

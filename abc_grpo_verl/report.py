@@ -1,0 +1,962 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Training-dynamics report: entropy, reward, length, clipping by quadrant over training, runs side by side.
+
+    python -m abc_grpo_verl.report RUN [RUN ...] [--reference paper-1.7b|paper-4b] [--output-dir runs/report]
+
+RUN is a training log, or a folder holding one, optionally labelled as LABEL=PATH. The format is detected from the
+content:
+  - verl's `file` logger (`trainer.logger` containing "file"): JSON lines {"step": N, "data": {metric: value}}. A
+    folder with several (the recipes write one per launch, so a resumed run has several) is merged by step;
+  - the CPU demo's metrics.jsonl (`python -m abc_grpo_verl.demo`): one run per method, its seeds as the spread;
+  - a Hugging Face trainer_state.json (TRL; the ABC-GRPO authors' format), plain or gzip.
+`--reference` adds the authors' own GRPO and ABC-GRPO runs from the extract packaged in abc_grpo_verl/data/.
+
+Writes dynamics.png (one panel per metric, runs overlaid) and dynamics.md (numbers with their definitions, and how
+runs differ) to --output-dir. This reports training logs; evaluation results (Avg@k, Pass@k) are
+`python -m abc_grpo_verl.eval`'s. The demo draws its dynamics.png with `plot_dynamics` from here.
+"""
+
+import argparse
+import csv
+import gzip
+import io
+import itertools
+import json
+import math
+import shlex
+import sys
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the report draws. Every log is mapped onto verl's metric names (the ones an ABC-GRPO run on verl logs).
+
+ENTROPY = "actor/entropy"
+REWARD = "critic/score/mean"
+LENGTH = "response_length/mean"
+TRUNCATED = "response_length/clip_ratio"  # share of responses that hit the length limit
+QUADRANTS = tuple(f"actor/abc_clipfrac_q{q}" for q in range(1, 5))
+# The split the authors log: Q1+Q3 (`ppo_style`, PPO clips these too) and Q2+Q4 (`overcorrection`, only ABC does).
+PPO_STYLE = "Q1+Q3"
+OVERCORRECTION = "Q2+Q4"
+PG_CLIPFRAC = "actor/pg_clipfrac"
+PPO_KL = "actor/ppo_kl"
+GRAD_NORM = "actor/grad_norm"
+VALIDATION = "val-core/"  # verl's prefix for the headline validation metrics; the demo's held-out pass@k joins them
+# Raw token counts per quadrant and of valid tokens, each averaged over a step's micro-batches like the shares:
+# their ratio is the step's exact token-pooled share, where the mean of per-micro-batch shares is only close to it.
+CLIP_TOKENS = tuple(f"actor/abc_clip_tokens_q{q}" for q in range(1, 5))
+VALID_TOKENS = "actor/abc_valid_tokens"
+# The demo's restoring-force measurements (abc_grpo_verl/demo.py, `band_*` in its metrics.jsonl).
+BAND_OUT = tuple(f"band/out_q{q}" for q in range(1, 5))
+BAND_RETURN = tuple(f"band/return_q{q}" for q in range(1, 5))
+
+QUADRANT_TITLES = ("Q1: A>0, r>1+ε1", "Q2: A>0, r<1−ε2", "Q3: A<0, r<1−ε4", "Q4: A<0, r>1+ε3")
+# (key, panel title); validation panels are added after the reward, one per metric found
+PANELS = (
+    (ENTROPY, "entropy (nats/token)"),
+    (REWARD, "train reward (mean score)"),
+    (LENGTH, "response length (tokens)"),
+    (TRUNCATED, "truncated responses (share)"),
+    *((key, f"{title} (share of tokens)") for key, title in zip(QUADRANTS, QUADRANT_TITLES, strict=True)),
+    (PPO_STYLE, "Q1+Q3, the authors' ppo_style (share)"),
+    (OVERCORRECTION, "Q2+Q4, the authors' overcorrection (share)"),
+    (PG_CLIPFRAC, "pg_clipfrac, the loss's own (ABC: Q1..Q4; vanilla: Q1+Q3)"),
+    (PPO_KL, "ppo_kl"),
+    (GRAD_NORM, "grad norm"),
+    *((BAND_OUT[q], f"time out of band, {QUADRANT_TITLES[q][:2]} (share of token-steps)") for q in (1, 3)),
+    *((BAND_RETURN[q], f"back in band after own update, {QUADRANT_TITLES[q][:2]}") for q in (1, 3)),
+)
+SHARES = {TRUNCATED, *QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, *BAND_OUT, *BAND_RETURN}
+SMOOTH = 5.0  # default trailing window, in rollout steps
+FINAL_SHARE = 0.1  # "last 10%": the window of a run's final steps that its end-of-training numbers average over
+
+EXPECTED = (
+    'one of: verl\'s file-logger JSON lines ({"step": N, "data": {...}} per line), the demo\'s metrics.jsonl, '
+    'or a Hugging Face trainer_state.json (with "log_history"; plain or .gz)'
+)
+
+
+class LogError(ValueError):
+    """A log the report cannot read; the message names the file and what was expected."""
+
+
+@dataclass
+class Curve:
+    """One metric of one seed over training.
+
+    x is in rollout steps (verl's `global_steps`); a log with several optimizer steps per rollout (TRL) puts its
+    optimizer step k at k / steps_per_generation. A share pooled from counts keeps its numerator and denominator
+    per point (y = num / den), so that a window's share is sum(num) / sum(den).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    num: np.ndarray | None = None
+    den: np.ndarray | None = None
+
+
+def curve_of(points: list[tuple[float, float]]) -> Curve:
+    x, y = zip(*points, strict=True)
+    return Curve(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+
+
+def ratio_curve(points: list[tuple[float, float, float]]) -> Curve:
+    """A share from (x, numerator, denominator) points; y is NaN where the denominator is 0."""
+    x, num, den = (np.asarray(v, dtype=float) for v in zip(*points, strict=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return Curve(x, np.where(den > 0, num / den, np.nan), num, den)
+
+
+def add_curves(a: Curve, b: Curve) -> Curve:
+    """a + b on the same steps (pooled counts add up over the same denominator)."""
+    if not np.array_equal(a.x, b.x):
+        raise ValueError("curves to add must share their steps")
+    if a.num is not None and b.num is not None:
+        return Curve(a.x, a.y + b.y, a.num + b.num, a.den)
+    return Curve(a.x, a.y + b.y)
+
+
+def with_quadrant_sums(curves: dict[str, Curve]) -> dict[str, Curve]:
+    for key, (first, second) in ((PPO_STYLE, (0, 2)), (OVERCORRECTION, (1, 3))):
+        if QUADRANTS[first] in curves and QUADRANTS[second] in curves:
+            curves[key] = add_curves(curves[QUADRANTS[first]], curves[QUADRANTS[second]])
+    return curves
+
+
+@dataclass
+class Run:
+    """One training run: its curves per seed, and its cumulative token count per seed (for a token x axis)."""
+
+    label: str
+    source: str  # the file and its format, as the summary states it
+    group: str  # runs are compared within their group: the group's first run with each other one
+    seeds: dict[int, dict[str, Curve]]
+    tokens: dict[int, Curve] = field(default_factory=dict)
+    reference: bool = False  # the authors' runs: drawn dashed
+
+    def curves(self, key: str) -> list[Curve]:
+        return [curves[key] for curves in self.seeds.values() if key in curves]
+
+    def metric_keys(self) -> set[str]:
+        return set().union(*(curves.keys() for curves in self.seeds.values()))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Readers: one per format, each mapping the log's own names onto the ones above.
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+        return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise LogError(f"{path}: cannot read it ({err}); expected {EXPECTED}") from err
+
+
+def json_lines(path: Path, text: str) -> list[dict]:
+    """The JSON objects of a JSON-lines file. A cut-off last line (a run still writing, or killed mid-write) is
+    dropped with a warning; any other line that is not a JSON object is an error."""
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    records = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if index == len(lines) - 1 and index > 0:
+                print(f"warning: {path} line {number}: incomplete last line ignored ({err.msg})", file=sys.stderr)
+                break
+            raise LogError(f"{path} line {number}: not JSON ({err.msg}); expected {EXPECTED}") from err
+        if not isinstance(record, dict):
+            raise LogError(f"{path} line {number}: a JSON {type(record).__name__}, not an object; expected {EXPECTED}")
+        records.append(record)
+    return records
+
+
+def verl_steps(path: Path, records: list[dict]) -> dict[int, dict[str, float]]:
+    """step -> numeric metrics of a verl file-logger log (a step logged twice is merged, the later value wins)."""
+    steps = {}
+    for number, record in enumerate(records, start=1):
+        if not (isinstance(record.get("step"), int) and isinstance(record.get("data"), dict)):
+            raise LogError(
+                f"{path} record {number}: keys {sorted(record)[:6]}; a verl file-logger line is "
+                '{"step": <int>, "data": {<metric>: <value>}}'
+            )
+        numeric = {key: float(value) for key, value in record["data"].items() if is_number(value)}
+        steps.setdefault(record["step"], {}).update(numeric)
+    return steps
+
+
+def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run:
+    order = sorted(steps)
+
+    def points(*keys):
+        return [(s, *(steps[s][k] for k in keys)) for s in order if all(k in steps[s] for k in keys)]
+
+    curves = {}
+    direct = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM)
+    validation = sorted({key for s in order for key in steps[s] if key.startswith(VALIDATION)})
+    for key in (*direct, *validation):
+        if found := points(key):
+            curves[key] = curve_of(found)
+    for share_key, count_key in zip(QUADRANTS, CLIP_TOKENS, strict=True):
+        shares, counted = points(share_key), points(count_key, VALID_TOKENS)
+        # the exact token-pooled share where every logged step has the counts, else the mean of shares verl logs
+        if counted and len(counted) >= len(shares):
+            curves[share_key] = ratio_curve(counted)
+        elif shares:
+            curves[share_key] = curve_of(shares)
+    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
+    if tokens := points("perf/total_num_tokens"):
+        run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
+    return run
+
+
+def merged_verl_steps(paths: list[Path]) -> dict[int, dict[str, float]]:
+    """One run from several logs of it (one per launch): each log counts up to the step where the next begins."""
+    segments = sorted((min(steps), path, steps) for path in paths if (steps := verl_steps(path, load_lines(path))))
+    for (first, path, _), (next_first, next_path, _) in itertools.pairwise(segments):
+        if first == next_first:
+            raise LogError(f"{path} and {next_path} both start at step {first}: pass the one you mean as a file")
+    merged = {}
+    for index, (_, _, steps) in enumerate(segments):
+        end = segments[index + 1][0] if index + 1 < len(segments) else math.inf
+        merged |= {step: metrics for step, metrics in steps.items() if step < end}
+    return merged
+
+
+def load_lines(path: Path) -> list[dict]:
+    return json_lines(path, read_text(path))
+
+
+# The demo's metrics.jsonl keys that map one to one.
+DEMO_KEYS = {
+    "entropy": ENTROPY,
+    "reward": REWARD,
+    "response_length": LENGTH,
+    "truncated": TRUNCATED,
+    "pg_clipfrac": PG_CLIPFRAC,
+    "ppo_kl": PPO_KL,
+    "grad_norm": GRAD_NORM,
+    **{f"quadrant_q{q}": QUADRANTS[q - 1] for q in range(1, 5)},
+}
+DEMO_RECORD = ("method", "seed", "step")
+
+
+def demo_runs(path: Path, records: list[dict], label: str, method_labels: dict[str, str] | None = None) -> list[Run]:
+    """One run per method of a demo metrics.jsonl, each with every seed of the file, labelled "LABEL: method" (or
+    by `method_labels`)."""
+    by_run = {}
+    for number, record in enumerate(records, start=1):
+        if not all(key in record for key in DEMO_RECORD):
+            raise LogError(f"{path} record {number}: lacks {[k for k in DEMO_RECORD if k not in record]}; {EXPECTED}")
+        by_run.setdefault(record["method"], {}).setdefault(record["seed"], []).append(record)
+    runs = []
+    for method, per_seed in by_run.items():
+        seeds = {}
+        tokens = {}
+        for seed, seed_records in per_seed.items():
+            seed_records.sort(key=lambda r: r["step"])
+
+            def points(*keys, rows=seed_records):
+                return [(r["step"], *(r[k] for k in keys)) for r in rows if all(is_number(r.get(k)) for k in keys)]
+
+            curves = {ours: curve_of(found) for theirs, ours in DEMO_KEYS.items() if (found := points(theirs))}
+            for key in sorted({k for r in seed_records for k in r if k.startswith("pass@")}):
+                curves[f"{VALIDATION}held-out/{key}"] = curve_of(points(key))
+            for q in range(1, 5):
+                if found := points(f"band_out_q{q}", "band_token_steps"):
+                    curves[BAND_OUT[q - 1]] = ratio_curve(found)
+                if found := points(f"band_back_q{q}", f"band_seen_out_q{q}"):
+                    curves[BAND_RETURN[q - 1]] = ratio_curve(found)
+            seeds[seed] = with_quadrant_sums(curves)
+            if found := points("num_tokens"):
+                tokens[seed] = Curve(np.array([s for s, _ in found], float), np.cumsum([t for _, t in found]))
+        name = method_labels[method] if method_labels else f"{label}: {method}"
+        runs.append(Run(name, f"{path} (demo metrics.jsonl)", label, seeds, tokens))
+    return runs
+
+
+# TRL's names -> ours. Per optimizer step: entropy, grad norm, clip statistics. Per rollout (logged on the first
+# optimizer step of each generation): reward, completion lengths, the cumulative token count.
+TRL_PER_UPDATE = {"entropy": ENTROPY, "grad_norm": GRAD_NORM}
+TRL_PER_ROLLOUT = {"reward": REWARD, "completions/mean_length": LENGTH, "completions/clipped_ratio": TRUNCATED}
+# The ABC runs' clip statistics (see ../shared/paper-logs/README.md): ppo_style = (Q1+Q3) share of tokens, split by
+# the sign of A into Q1 (pos) and Q3 (neg); overcorrection = (Q2+Q4), split into Q2 (pos) and Q4 (neg).
+TRL_ABC_QUADRANTS = (
+    ("clip_ratio/ppo_style", "clip_ratio/ppo_style_pos_adv_pct"),
+    ("clip_ratio/overcorrection", "clip_ratio/overcorrection_pos_adv_pct"),
+    ("clip_ratio/ppo_style", "clip_ratio/ppo_style_neg_adv_pct"),
+    ("clip_ratio/overcorrection", "clip_ratio/overcorrection_neg_adv_pct"),
+)
+# Plain TRL (the GRPO runs): high_mean counts A>0 and r>1+eps (Q1), low_mean A<0 and r<1-eps (Q3).
+TRL_PLAIN_QUADRANTS = {0: "clip_ratio/high_mean", 2: "clip_ratio/low_mean"}
+
+
+def trainer_state_run(history: list[dict], label: str, source: str) -> Run:
+    entries = [e for e in history if isinstance(e, dict) and isinstance(e.get("step"), int)]
+    rollout_steps = [e["step"] for e in entries if "reward" in e]
+    # TRL logs a rollout's statistics once per generation: their spacing is the optimizer steps per rollout
+    per_rollout = int(np.median(np.diff(rollout_steps))) if len(rollout_steps) > 1 else 1
+
+    def points(key, rollout=False):
+        return [
+            (math.ceil(e["step"] / per_rollout) if rollout else e["step"] / per_rollout, e[key])
+            for e in entries
+            if is_number(e.get(key))
+        ]
+
+    curves = {ours: curve_of(found) for theirs, ours in TRL_PER_UPDATE.items() if (found := points(theirs))}
+    curves |= {ours: curve_of(found) for theirs, ours in TRL_PER_ROLLOUT.items() if (found := points(theirs, True))}
+    abc = [e for e in entries if all(is_number(e.get(key)) for pair in TRL_ABC_QUADRANTS for key in pair)]
+    if abc:
+        for q, (total, part) in enumerate(TRL_ABC_QUADRANTS):
+            curves[QUADRANTS[q]] = curve_of([(e["step"] / per_rollout, e[total] * e[part]) for e in abc])
+    else:
+        for q, key in TRL_PLAIN_QUADRANTS.items():
+            if found := points(key):
+                curves[QUADRANTS[q]] = curve_of(found)
+    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
+    if found := points("num_tokens", rollout=True):  # TRL's count is already cumulative
+        run.tokens[0] = curve_of(found)
+    return run
+
+
+def load_file(path: Path, label: str) -> list[Run]:
+    """The run(s) in one log file, its format detected from the content."""
+    text = read_text(path)
+    if not text.strip():
+        raise LogError(f"{path}: empty; expected {EXPECTED}")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and "log_history" in whole:
+        if not isinstance(whole["log_history"], list):
+            raise LogError(f"{path}: log_history is a {type(whole['log_history']).__name__}, expected a list")
+        run = trainer_state_run(whole["log_history"], label, f"{path} (Hugging Face trainer_state.json)")
+        if not run.seeds[0]:
+            raise LogError(f"{path}: log_history has none of {sorted(TRL_PER_UPDATE)}; {EXPECTED}")
+        return [run]
+    records = json_lines(path, text)
+    first = records[0]
+    if "data" in first and "step" in first:
+        return [verl_run(verl_steps(path, records), label, f"{path} (verl file logger)")]
+    if all(key in first for key in DEMO_RECORD):
+        return demo_runs(path, records, label)
+    raise LogError(f"{path} line 1: keys {sorted(first)[:8]}, a format the report does not know; expected {EXPECTED}")
+
+
+def is_verl_log(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and "data" in first and "step" in first
+
+
+def default_label(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".jsonl", ".json", ".trainer_state"):
+        name = name.removesuffix(suffix)
+    return path.resolve().parent.name if name in ("trainer_state", "metrics") else name
+
+
+def load_run_argument(argument: str) -> list[Run]:
+    """`PATH` or `LABEL=PATH`: a log file, or a folder holding the logs of one run: verl file-logger logs anywhere
+    below it (the recipes write one per launch under OUTPUT_DIR/train_logs/), or a demo metrics.jsonl or
+    trainer_state.json in it."""
+    label, _, rest = argument.partition("=")
+    path, label = (Path(rest), label) if rest and not Path(argument).exists() else (Path(argument), None)
+    if not path.exists():
+        raise LogError(f"{path}: no such file or folder")
+    if path.is_file():
+        return load_file(path, label or default_label(path))
+    label = label or path.resolve().name
+    verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
+    others = [p for p in (path / "metrics.jsonl", path / "trainer_state.json") if p.is_file() and p not in verl_logs]
+    if not (verl_logs or others):  # a Hugging Face output folder keeps trainer_state.json in its checkpoints
+        checkpoints = {
+            int(p.parent.name[len("checkpoint-") :]): p
+            for p in path.glob("checkpoint-*/trainer_state.json")
+            if p.parent.name[len("checkpoint-") :].isdigit()
+        }
+        others = [checkpoints[max(checkpoints)]] if checkpoints else []
+    if verl_logs and others or len(others) > 1:
+        raise LogError(f"{path}: holds logs of several formats ({[p.name for p in verl_logs + others]}): pass one file")
+    if others:
+        return load_file(others[0], label)
+    if not verl_logs:
+        raise LogError(f"{path}: no training log in this folder; expected {EXPECTED}")
+    source = f"{path} ({len(verl_logs)} verl file-logger log{'s' * (len(verl_logs) > 1)})"
+    return [verl_run(merged_verl_steps(verl_logs), label, source)]
+
+
+# The authors' four runs, from the packaged extract (examples/paper_logs/extract.py made it; its header has the
+# source and license). ABC-GRPO first: a group's first run is the one compared with the others.
+REFERENCES = {
+    "paper-1.7b": ("Qwen3-1.7B-Base-abc-grpo", "Qwen3-1.7B-Base-grpo"),
+    "paper-4b": ("Qwen3-4B-Base-abc-grpo", "Qwen3-4B-Base-grpo"),
+}
+EXTRACT = "paper_logs.csv.gz"
+
+
+def reference_runs(name: str) -> list[Run]:
+    text = gzip.decompress(resources.files("abc_grpo_verl.data").joinpath(EXTRACT).read_bytes()).decode()
+    rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
+    histories = {}
+    for row in rows:
+        entry = {key: float(value) for key, value in row.items() if key not in ("run", "step") and value != ""}
+        histories.setdefault(row["run"], []).append({"step": int(row["step"]), **entry})
+    runs = []
+    for run_name in REFERENCES[name]:
+        size = run_name.split("-")[1]
+        method = "ABC-GRPO" if run_name.endswith("abc-grpo") else "GRPO"
+        run = trainer_state_run(histories[run_name], f"paper {size} {method}", f"the authors' log of {run_name}")
+        run.group, run.reference = name, True
+        runs.append(run)
+    return runs
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Statistics.
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile (p > 0.5) of Student's t with `df` degrees of freedom.
+
+    With T = sqrt(df) tan(theta), theta has density proportional to cos(theta)^(df - 1) on [0, pi/2) for |T|, so
+    one smooth integral on a bounded interval gives the quantile (to ~1e-6, no scipy needed).
+    """
+    theta = np.linspace(0.0, np.pi / 2, 200_001)
+    density = np.cos(theta) ** (df - 1)
+    cdf = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2)])
+    return math.sqrt(df) * math.tan(np.interp(2 * p - 1, cdf / cdf[-1], theta))
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (NaN for a single value)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values.mean()), math.nan
+    return float(values.mean()), t_quantile(0.975, len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+
+
+def in_window(curve: Curve, start: float, end: float) -> np.ndarray:
+    return (curve.x > start) & (curve.x <= end)
+
+
+def window_value(curve: Curve, start: float, end: float) -> float:
+    """The metric over the points with start < x <= end: pooled sum(num) / sum(den) where counts exist, else the
+    mean of the logged values."""
+    mask = in_window(curve, start, end)
+    if curve.num is not None:
+        den = curve.den[mask].sum()
+        return float(curve.num[mask].sum() / den) if den > 0 else math.nan
+    values = curve.y[mask]
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else math.nan
+
+
+def final_value(curve: Curve, end: float) -> float:
+    mask = (curve.x <= end) & ~np.isnan(curve.y)
+    return float(curve.y[mask][-1]) if mask.any() else math.nan
+
+
+def last_x(run: Run, key: str) -> float:
+    return min(curve.x[-1] for curve in run.curves(key))
+
+
+def first_x(run: Run, key: str) -> float:
+    return max(curve.x[0] for curve in run.curves(key))
+
+
+def span(runs: list[Run], key: str) -> tuple[float, float]:
+    """The steps every run has (start, end]; the start is just below the first point, so it is included."""
+    return max(first_x(r, key) for r in runs) - 1e-9, min(last_x(r, key) for r in runs)
+
+
+def final_window(start: float, end: float) -> tuple[float, float]:
+    return end - FINAL_SHARE * (end - start), end
+
+
+def per_seed(run: Run, key: str, statistic: str, start: float, end: float) -> dict[int, float]:
+    """One number per seed: "first", "final" (the value at the last step <= end), "last" (the last 10% of the span),
+    "mean" (the whole span), "max"."""
+    values = {}
+    for seed, curves in run.seeds.items():
+        if key not in curves:
+            continue
+        curve = curves[key]
+        if statistic == "first":
+            values[seed] = float(curve.y[in_window(curve, start, end)][0])
+        elif statistic == "final":
+            values[seed] = final_value(curve, end)
+        elif statistic == "last":
+            values[seed] = window_value(curve, *final_window(start, end))
+        elif statistic == "mean":
+            values[seed] = window_value(curve, start, end)
+        elif statistic == "max":
+            values[seed] = float(np.nanmax(curve.y[in_window(curve, start, end)]))
+    return values
+
+
+def clipped_shares(run: Run) -> dict[int, np.ndarray]:
+    """Per seed: each quadrant's share of all out-of-band tokens over the run, pooled: sum over steps of the
+    quadrant's count (or, without counts, its share of tokens) / the same sum over the four quadrants."""
+    shares = {}
+    for seed, curves in run.seeds.items():
+        if all(key in curves for key in QUADRANTS):
+            totals = np.array(
+                [np.nansum(curves[k].num if curves[k].num is not None else curves[k].y) for k in QUADRANTS]
+            )
+            if totals.sum() > 0:
+                shares[seed] = totals / totals.sum()
+    return shares
+
+
+def step_noise(run: Run, key: str, start: float, end: float) -> tuple[float, int]:
+    """Standard deviation of the per-step values (seed means) in the window, and how many steps it has."""
+    curves = run.curves(key)
+    mask = in_window(curves[0], start, end)
+    values = np.nanmean(np.stack([c.y[mask] for c in curves]), axis=0) if mask.any() else np.array([])
+    values = values[~np.isnan(values)]
+    return (float(values.std(ddof=1)) if len(values) > 1 else math.nan), len(values)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The figure.
+
+
+def smoothed(curve: Curve, window: float) -> np.ndarray:
+    """Trailing mean over the points with x in (x_i - window, x_i]; pooled counts stay pooled. 0: unsmoothed."""
+    if window <= 0:
+        return curve.y
+    left = np.searchsorted(curve.x, curve.x - window, side="right")
+    right = np.arange(1, len(curve.x) + 1)
+
+    def window_sums(values):
+        totals = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
+        return totals[right] - totals[left]
+
+    if curve.num is not None:
+        num, den = window_sums(curve.num), window_sums(curve.den)
+    else:
+        num, den = window_sums(curve.y), window_sums(~np.isnan(curve.y))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def token_axis(run: Run, x: np.ndarray) -> np.ndarray:
+    """Cumulative training tokens (prompt + response) at rollout-step positions x, averaged over seeds."""
+    if not run.tokens:
+        raise LogError(
+            f"{run.label} ({run.source}): --x tokens needs token counts, which this log lacks (verl logs "
+            "perf/total_num_tokens, TRL num_tokens, the demo num_tokens)"
+        )
+    curves = list(run.tokens.values())
+    steps, totals = curves[0].x, np.mean([c.y for c in curves], axis=0)
+    return np.interp(x, np.concatenate([[steps[0] - 1], steps]), np.concatenate([[0.0], totals]))
+
+
+def panels_for(runs: list[Run]) -> list[tuple[str, str]]:
+    present = set().union(*(run.metric_keys() for run in runs))
+    validation = sorted(key for key in present if key.startswith(VALIDATION))
+    panels = [(key, title) for key, title in PANELS if key in present]
+    at = sum(key in (ENTROPY, REWARD) for key, _ in panels)  # right after the entropy and reward panels
+    return panels[:at] + [(key, f"validation: {key[len(VALIDATION) :]}") for key in validation] + panels[at:]
+
+
+def plot_dynamics(
+    path: Path,
+    runs: list[Run],
+    x_axis: str = "step",
+    smooth: float = SMOOTH,
+    title: str = "",
+    only: tuple[str, ...] = (),
+) -> None:
+    """One panel per metric that some run has (or, with `only`, per metric whose name starts with one of those), every
+    run overlaid: its mean over seeds as the line and, with several seeds, their min..max as a band. Per-step metrics
+    are smoothed; validation points are drawn as measured."""
+    # Imported here: reading logs needs no matplotlib, and importing this module never switches a caller's backend.
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    panels = panels_for(runs)
+    if missing := [prefix for prefix in only if not any(key.startswith(prefix) for key, _ in panels)]:
+        raise LogError(
+            f"--panels {','.join(missing)}: no such metric in these runs; they have {[k for k, _ in panels]}"
+        )
+    panels = [(key, panel_title) for key, panel_title in panels if not only or key.startswith(only)]
+    columns = 4
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 1.2), layout="constrained")
+    axes = np.atleast_2d(axes)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = {}
+    for ax, (key, panel_title) in zip(axes.flat, panels):
+        for index, run in enumerate(runs):
+            curves = run.curves(key)
+            if not curves:
+                continue
+            if any(not np.array_equal(c.x, curves[0].x) for c in curves):
+                raise LogError(f"{run.label}: its seeds logged {key} at different steps; plot them as separate runs")
+            measured = key.startswith(VALIDATION)
+            values = np.stack([c.y if measured else smoothed(c, smooth) for c in curves])
+            x = curves[0].x if x_axis == "step" else token_axis(run, curves[0].x)
+            style = {"color": colors[index % len(colors)], "linestyle": "--" if run.reference else "-"}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a step no seed has: NaN is right
+                (line,) = ax.plot(x, np.nanmean(values, axis=0), marker="o" if measured else None, ms=3, **style)
+                if len(curves) > 1:
+                    ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), color=style["color"], alpha=0.15)
+            handles.setdefault(run.label, line)
+        ax.set_title(panel_title, fontsize=10)
+        if key in SHARES:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("rollout step" if x_axis == "step" else "training tokens (prompt + response)")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    # Below the panels, not inside one: a legend inside would cover curves and bands.
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 3), fontsize=9)
+    spread = " Band: min..max over seeds." if any(len(r.seeds) > 1 for r in runs) else ""
+    smoothing = f"trailing mean over {smooth:g} rollout steps" if smooth > 0 else "unsmoothed"
+    fig.suptitle(f"{title}\nLine: mean over seeds.{spread} Per-step metrics: {smoothing}; validation as measured.")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The summary: numbers with their definitions.
+
+
+def fmt(value: float, key: str, half: float = math.nan) -> str:
+    """A value in the key's unit (shares in %), with its 95% interval half-width when there is one."""
+    if math.isnan(value):
+        return "–"
+    scale, unit = (100.0, "%") if key in SHARES else (1.0, "")
+
+    def number(v, digits):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
+
+    text = number(scale * value, 3) + unit
+    return text if math.isnan(half) else f"{text} ± {number(scale * half, 2)}{unit}"
+
+
+# The summary's name of each metric.
+NAMES = {
+    ENTROPY: "entropy",
+    REWARD: "reward",
+    LENGTH: "response length",
+    TRUNCATED: "truncated",
+    **{key: f"Q{q} share of tokens" for q, key in enumerate(QUADRANTS, start=1)},
+    PPO_STYLE: "Q1+Q3 share of tokens",
+    OVERCORRECTION: "Q2+Q4 share of tokens",
+    PG_CLIPFRAC: "pg_clipfrac (the loss's own)",
+    PPO_KL: "ppo_kl",
+    GRAD_NORM: "grad norm",
+    **{key: f"time out of band, Q{q}" for q, key in enumerate(BAND_OUT, start=1)},
+    **{key: f"back in band after own update, Q{q}" for q, key in enumerate(BAND_RETURN, start=1)},
+}
+STATISTICS = {"first": "first step", "final": "final step", "last": "last 10%", "mean": "mean over steps", "max": "max"}
+# (statistic, key) rows of the per-run table; rows no run has are left out. Validation rows are added per metric.
+ROWS = (
+    *(("first", ENTROPY), ("final", ENTROPY), ("last", ENTROPY), ("mean", ENTROPY)),
+    *(("first", REWARD), ("last", REWARD), ("mean", REWARD)),
+    *(("last", LENGTH), ("mean", LENGTH), ("last", TRUNCATED), ("mean", TRUNCATED)),
+    *(("mean", key) for key in (*QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, PPO_KL, GRAD_NORM)),
+    ("max", GRAD_NORM),
+    *(("mean", key) for key in (*BAND_OUT, *BAND_RETURN)),
+)
+# What two runs are compared on: where training ended up (the last 10% of the steps both have), and how the
+# clipping behaved (averaged over all the steps both have). Validation metrics join the first kind.
+OUTCOMES = (ENTROPY, REWARD, LENGTH, TRUNCATED)
+MECHANICS = (*QUADRANTS, OVERCORRECTION, PPO_KL, GRAD_NORM, BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3])
+
+
+def name(key: str) -> str:
+    return NAMES.get(key, key.removeprefix(VALIDATION))
+
+
+def own_span(run: Run, key: str) -> tuple[float, float]:
+    return first_x(run, key) - 1e-9, last_x(run, key)
+
+
+def cell(run: Run, key: str, statistic: str) -> str:
+    if not run.curves(key):
+        return ""
+    mean, half = mean_ci(list(per_seed(run, key, statistic, *own_span(run, key)).values()))
+    return fmt(mean, key, half)
+
+
+def quadrant_basis(run: Run) -> str:
+    curves = [c for key in QUADRANTS for c in run.curves(key)]
+    if not curves:
+        return "not logged"
+    if any(c.num is not None for c in curves):
+        return "token counts (exact pooled shares)"
+    return "logged shares (mean over micro-batches)"
+
+
+def run_table(runs: list[Run]) -> list[str]:
+    validation = sorted({key for run in runs for key in run.metric_keys() if key.startswith(VALIDATION)})
+    rows = list(ROWS)
+    at = next(i for i, row in enumerate(rows) if row[1] == LENGTH)
+    rows[at:at] = [(statistic, key) for key in validation for statistic in ("first", "final", "max")]
+    lines = ["| | " + " | ".join(run.label for run in runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    lines += [
+        f"| {name(key)}, {STATISTICS[statistic]} | " + " | ".join(cell(run, key, statistic) for run in runs) + " |"
+        for statistic, key in rows
+        if any(run.curves(key) for run in runs)
+    ]
+    shares = {run.label: clipped_shares(run) for run in runs}
+    if any(shares.values()):
+        for q in range(4):
+            values = [
+                mean_ci([s[q] for s in shares[run.label].values()]) if shares[run.label] else None for run in runs
+            ]
+            lines.append(
+                f"| Q{q + 1} share of out-of-band tokens, pooled over the run | "
+                + " | ".join(fmt(v[0], QUADRANTS[q], v[1]) if v else "" for v in values)
+                + " |"
+            )
+    return lines
+
+
+def entropy_ratios(a: Run, b: Run) -> str:
+    start, end = span([a, b], ENTROPY)
+
+    def ratio(statistic):
+        mean_a = np.mean(list(per_seed(a, ENTROPY, statistic, start, end).values()))
+        mean_b = np.mean(list(per_seed(b, ENTROPY, statistic, start, end).values()))
+        return mean_a / mean_b
+
+    return (
+        f"- **Entropy ratio {a.label} / {b.label}**: {ratio('final'):.2f}x at the last step both have "
+        f"(step {end:g}), {ratio('last'):.2f}x over the last 10% of steps, {ratio('mean'):.2f}x averaged over all "
+        "steps (each a ratio of the two runs' seed means)."
+    )
+
+
+def difference_row(a: Run, b: Run, key: str, statistic: str) -> str:
+    """One table row: `key`'s "last" (10%) or "mean" (all steps) value in both runs, their difference, and whether
+    it exceeds the seed-to-seed spread (paired seeds) or the step-to-step noise (single runs)."""
+    start, end = span([a, b], key)
+    window = final_window(start, end) if statistic == "last" else (start, end)
+    values_a, values_b = per_seed(a, key, statistic, start, end), per_seed(b, key, statistic, start, end)
+    mean_a, mean_b = np.nanmean(list(values_a.values())), np.nanmean(list(values_b.values()))
+    # seeds where both runs have a value in the window (a share of nothing, e.g. no token out of band, has none)
+    paired = sorted(s for s in set(values_a) & set(values_b) if not math.isnan(values_a[s] - values_b[s]))
+    if len(paired) >= 2:
+        mean_a, mean_b = np.mean([values_a[s] for s in paired]), np.mean([values_b[s] for s in paired])
+        deltas = np.array([values_a[s] - values_b[s] for s in paired])
+        mean, half = mean_ci(deltas)
+        higher = int((deltas > 0).sum())
+        verdict = "**yes**" if abs(mean) > half else "no"
+        judged = (
+            f"{verdict}: 95% CI {fmt(mean - half, key)} .. {fmt(mean + half, key)}; higher in {higher} of "
+            f"{len(paired)} seeds"
+        )
+    else:
+        mean = mean_a - mean_b
+        noise_a, steps_a = step_noise(a, key, *window)
+        noise_b, steps_b = step_noise(b, key, *window)
+        if min(steps_a, steps_b) < 3:
+            judged = "too few steps in the window to judge"
+        else:
+            noise = math.hypot(noise_a, noise_b)
+            judged = f"{'**yes**' if abs(mean) > noise else 'no'}: step-to-step noise {fmt(noise, key)}"
+    steps = f"steps {math.ceil(window[0]):g}..{window[1]:g}"
+    return f"| {name(key)}, {STATISTICS[statistic]} ({steps}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | " + (
+        f"{fmt(mean, key)} | {judged} |"
+    )
+
+
+def comparison(a: Run, b: Run) -> list[str]:
+    lines = [f"### {a.label} vs {b.label}", ""]
+    if a.curves(ENTROPY) and b.curves(ENTROPY):
+        lines += [entropy_ratios(a, b), ""]
+    validation = sorted(key for key in a.metric_keys() | b.metric_keys() if key.startswith(VALIDATION))
+    rows = [(key, "last") for key in (*OUTCOMES, *validation)] + [(key, "mean") for key in MECHANICS]
+    lines += [
+        f"| over the steps both runs have | {a.label} | {b.label} | difference | differs? |",
+        "|---|---|---|---|---|",
+        *(difference_row(a, b, key, statistic) for key, statistic in rows if a.curves(key) and b.curves(key)),
+    ]
+    return lines + [""]
+
+
+DEFINITIONS = """\
+## Definitions
+
+- **Steps.** The x axis and every window are in rollout steps (verl's `global_steps`: one rollout batch and its
+  updates). A Hugging Face/TRL log counts optimizer steps; its optimizer step k is placed at k / G, G the optimizer
+  steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
+  (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
+  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the run's step range. **Mean over
+  steps**: the mean of every logged value, each step weighted equally. A comparison uses the step range both runs
+  have.
+- **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
+  the rollout batch under the policy that sampled it, aggregated by `loss_agg_mode`; TRL: of each optimizer step's
+  micro-batches; the demo: of the rollout batch over its full vocabulary.
+- **Reward**: mean score of the rollout's responses (verl `critic/score/mean`, TRL `reward`). **Truncated**: share of
+  responses that hit the length limit (verl `response_length/clip_ratio`, TRL `completions/clipped_ratio`).
+- **Q1..Q4**: share of response tokens whose ratio r = π/π_old left the band, by quadrant: Q1 A>0 and r>1+ε1,
+  Q2 A>0 and r<1−ε2, Q3 A<0 and r<1−ε4, Q4 A<0 and r>1+ε3 (verl `actor/abc_clipfrac_q1..q4`). ABC-GRPO zeroes the
+  gradient of all four; PPO/GRPO clips Q1 and Q3 only. Per step, where the log has the raw counts
+  (`actor/abc_clip_tokens_q*`, `actor/abc_valid_tokens`) a share is their ratio: the exact share of the step's
+  tokens; otherwise the logged mean over micro-batches of each micro-batch's share. Over a window, counts are pooled
+  (sum of the logged counts / sum of the logged valid tokens; verl logs each as a mean over the step's
+  micro-batches, so a step weighs its tokens divided by its number of micro-batches: exact when that number is
+  the same every step); logged shares are averaged. The authors' ABC logs give Q1 = `ppo_style` ×
+  `ppo_style_pos_adv_pct`, Q3 = `ppo_style` × `ppo_style_neg_adv_pct`, Q2 = `overcorrection` ×
+  `overcorrection_pos_adv_pct`, Q4 = `overcorrection` × `overcorrection_neg_adv_pct` (each a product of two means
+  per step); their GRPO logs only TRL's `high_mean` (= Q1) and `low_mean` (= Q3). **Q1+Q3** is the authors'
+  `ppo_style`, **Q2+Q4** their `overcorrection`: what ABC clips beyond PPO.
+- **Share of out-of-band tokens**: a quadrant's part of all four, pooled over the run (sum over steps of the
+  quadrant's counts, or without counts of its shares, over the same sum for all four). The paper's "Q4 = 41.4% of
+  clipping events" is this share in the authors' 4B ABC-GRPO run.
+- **pg_clipfrac**: each loss's own metric, which counts different things: ABC-GRPO every out-of-band token
+  (Q1..Q4), verl's vanilla the tokens where its clipped term wins (Q1+Q3). Compare methods on Q1..Q4.
+- **Time out of band, back in band** (the demo only): after every optimizer step the demo measures the ratio of every
+  token of the rollout batch. *Time out of band* is the share of those token-steps outside the band, by quadrant.
+  *Back in band after own update* is, of the tokens that were out of band when their own mini-batch's update came,
+  the share inside the band right after it: the restoring force of that update (ABC-GRPO gives them no gradient).
+- **±**: the half-width of the 95% t-interval over seeds (runs with several seeds). **Differs?** With at least two
+  seeds in common, per-seed differences of the last-10% means: yes when their 95% t-interval excludes 0. Otherwise
+  (one seed): yes when the difference of the last-10% means exceeds the step-to-step noise, sqrt(sd_a² + sd_b²)
+  with sd the standard deviation of a run's per-step values in that window.
+"""
+
+
+def write_summary(path: Path, runs: list[Run], command: str) -> None:
+    lines = [
+        "# Training dynamics",
+        "",
+        f"Made by `{command}`.",
+        "",
+        "## Runs",
+        "",
+        "| run | log | seeds | last step | quadrant shares from |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        keys = run.metric_keys()
+        steps = max(c.x[-1] for key in keys for c in run.curves(key)) if keys else math.nan
+        lines.append(f"| {run.label} | {run.source} | {len(run.seeds)} | {steps:g} | {quadrant_basis(run)} |")
+    groups = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    lines += ["", "## Per run", "", "Each run over its own steps; ± is a 95% interval over seeds.", ""]
+    for group, members in groups.items():
+        lines += [f"### {group}", "", *run_table(members), ""]
+    pairs = [(members[0], other) for members in groups.values() for other in members[1:]]
+    if pairs:
+        lines += ["## How the runs differ", "", "Within each group, its first run against each other one.", ""]
+        for a, b in pairs:
+            lines += comparison(a, b)
+    path.write_text("\n".join(lines) + "\n\n" + DEFINITIONS)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry point.
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m abc_grpo_verl.report",
+        description=__doc__.split("\n\n")[0],
+        epilog=(
+            "examples:\n"
+            "  python -m abc_grpo_verl.report runs/demo\n"
+            "  python -m abc_grpo_verl.report checkpoints/abc_grpo_verl/qwen3_4b_base_dapo_math_abc --reference paper-4b\n"
+            "  python -m abc_grpo_verl.report abc=runs/abc/log.jsonl grpo=runs/grpo/log.jsonl --x tokens"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="a log file, or a folder with one; LABEL=PATH names it")
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        choices=sorted(REFERENCES),
+        help="overlay the ABC-GRPO authors' GRPO and ABC-GRPO runs for this model (repeatable)",
+    )
+    parser.add_argument(
+        "--x",
+        dest="x_axis",
+        choices=("step", "tokens"),
+        default="step",
+        help="x axis: rollout steps, or cumulative training tokens [step]",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=SMOOTH,
+        help=f"trailing-mean window for per-step curves, in rollout steps; 0 = none [{SMOOTH:g}]",
+    )
+    parser.add_argument(
+        "--panels",
+        default="",
+        help="draw only the metrics whose names start with one of these, comma-separated, e.g. "
+        "actor/entropy,critic/score/mean,actor/abc_clipfrac_q [all the runs have]",
+    )
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/report"), help="[runs/report]")
+    args = parser.parse_args(argv)
+    if not args.runs and not args.reference:
+        parser.error("give at least one RUN or --reference")
+    if not args.smooth >= 0:
+        parser.error(f"--smooth must be >= 0 rollout steps (0 = unsmoothed), got {args.smooth}")
+    try:
+        runs = [run for argument in args.runs for run in load_run_argument(argument)]
+        for run in runs:
+            run.group = run.group or "your runs"  # runs given one by one are compared with each other
+        runs += [run for name in dict.fromkeys(args.reference) for run in reference_runs(name)]
+        labels = [run.label for run in runs]
+        if duplicated := sorted({label for label in labels if labels.count(label) > 1}):
+            raise LogError(f"several runs are labelled {duplicated}: name them with LABEL=PATH")
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        command = "python -m abc_grpo_verl.report " + shlex.join(sys.argv[1:] if argv is None else argv)
+        plot_dynamics(
+            args.output_dir / "dynamics.png",
+            runs,
+            args.x_axis,
+            args.smooth,
+            title=f"Training dynamics: {', '.join(labels)}",
+            only=tuple(prefix for prefix in args.panels.split(",") if prefix),
+        )
+        write_summary(args.output_dir / "dynamics.md", runs, command)
+    except LogError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Wrote {args.output_dir}/dynamics.png and dynamics.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
