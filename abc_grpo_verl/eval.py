@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from abc_grpo_verl.data import INSTRUCTION
 from abc_grpo_verl.evaluation.backends import BACKENDS, STOP_STRINGS, BackendError, SamplingSpec, choose_backend
 from abc_grpo_verl.evaluation.checkpoint import (
     ModelError,
@@ -44,7 +45,6 @@ from abc_grpo_verl.evaluation.checkpoint import (
     parse_model_specs,
 )
 from abc_grpo_verl.evaluation.data import (
-    INSTRUCTION,
     PROMPT_FORMATS,
     THINKING_MODES,
     Benchmark,

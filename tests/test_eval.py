@@ -24,6 +24,7 @@ import torch
 from huggingface_hub import HfApi
 
 from abc_grpo_verl import eval as eval_cli
+from abc_grpo_verl.data import INSTRUCTION
 from abc_grpo_verl.evaluation import backends
 from abc_grpo_verl.evaluation.backends import (
     BackendError,
@@ -43,7 +44,6 @@ from abc_grpo_verl.evaluation.checkpoint import (
 )
 from abc_grpo_verl.evaluation.data import (
     CHATML,
-    INSTRUCTION,
     PACKAGED_DIR,
     DataError,
     Problem,
@@ -374,6 +374,25 @@ def test_rerun_with_other_settings_is_refused(tiny_model_dir, tmp_path, capsys):
     assert run_eval(out, "--enable-thinking", "true", models=[f"tiny={tiny_model_dir}"], k=2) == 2
 
 
+def no_model_loads(monkeypatch):
+    monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
+
+
+def test_a_bad_ground_truth_in_a_data_dir_fails_before_any_model_loads(tiny_model_dir, tmp_path, capsys,
+                                                                       monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "toy_add.jsonl").write_text((FIXTURES / "toy_add.jsonl").read_text().replace('"answer": "2"',
+                                                                                         '"answer": "None"'))
+    no_model_loads(monkeypatch)
+    argv = ["--model", f"tiny={tiny_model_dir}", "--benchmarks", "toy_add", "--data-dir", str(data), "--output-dir",
+            str(tmp_path / "out")]
+    assert eval_cli.main(argv) == 2
+    assert f"{data / 'toy_add.jsonl'}:2: field 'answer' is 'None', the text of a missing value" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_prompt_formats():
     with_template, without = make_tokenizer(), make_tokenizer(chat_template=None)
     paper = CHATML.format(content=f"{INSTRUCTION} What is 1 + 1?")
@@ -453,15 +472,17 @@ def write_lines(path, *lines):
 @pytest.mark.parametrize(
     "lines, message",
     [
-        (['{"id": 1, "problem": "p", "answer": "1"}', "{not json"], r"bench.jsonl, line 2: not valid JSON"),
+        (['{"id": 1, "problem": "p", "answer": "1"}', "{not json"],
+         r"bench.jsonl:2: not valid JSON \(Expecting property name enclosed in double quotes at column 2\)"),
         (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": 2, "problem": "p"}'],
-         r"bench.jsonl, line 2: missing field 'answer'"),
-        (['{"problem": "p", "answer": "1"}'], r"line 1: missing field 'id'"),
-        (['{"id": 1, "problem": "", "answer": "1"}'], r"line 1: field 'problem' must be a non-empty string"),
-        (['{"id": 1, "problem": "p", "answer": [1]}'], r"line 1: field 'answer' must be"),
+         r"bench.jsonl:2: field 'answer' is missing or null"),
+        (['{"problem": "p", "answer": "1"}'], r":1: field 'id' is missing or null"),
+        (['{"id": 1, "problem": "", "answer": "1"}'], r":1: field 'problem' is empty"),
+        (['{"id": 1, "problem": "p", "answer": [1]}'],
+         r":1: field 'answer' is of type list \(\[1\]\), not text or a number"),
         (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": "1", "problem": "q", "answer": "2"}'],
-         r"line 2: duplicate id '1' \(first on line 1\)"),
-        (["[1, 2]"], r"line 1: expected a JSON object"),
+         r":2: duplicate id '1' \(first on line 1\)"),
+        (["[1, 2]"], r":1: expected a JSON object"),
         ([""], r"holds no problems"),
     ],
 )
@@ -488,13 +509,19 @@ def test_benchmarks_are_packaged_and_a_data_dir_overrides_them(tmp_path):
 
 
 @pytest.mark.parametrize("row, message", [
-    ({"id": 1, "problem": "p", "answer": None}, "missing field 'answer'"),
-    ({"id": 1, "problem": None, "answer": "1"}, "missing field 'problem'"),
-    ({"id": 1, "problem": "  ", "answer": "1"}, "field 'problem' must be a non-empty string"),
-    ({"id": 1, "problem": "p", "answer": " "}, "field 'answer' must be a non-empty string or a finite number"),
-    ({"id": 1, "problem": "p", "answer": float("nan")}, "field 'answer' must be"),
-    ({"id": 1, "problem": "p", "answer": True}, "field 'answer' must be"),
-    ({"id": 1, "problem": "p", "answer": {"a": 1}}, "field 'answer' must be"),
+    ({"id": 1, "problem": "p", "answer": None}, "field 'answer' is missing or null"),
+    ({"id": 1, "problem": None, "answer": "1"}, "field 'problem' is missing or null"),
+    ({"id": 1, "problem": "  ", "answer": "1"}, "field 'problem' is empty"),
+    ({"id": 1, "problem": 7, "answer": "1"}, r"field 'problem' is of type int \(7\), not text"),
+    ({"id": 1, "problem": "p", "answer": " "}, "field 'answer' is empty"),
+    ({"id": 1, "problem": "p", "answer": float("nan")}, "field 'answer' is null"),
+    ({"id": 1, "problem": "p", "answer": float("inf")}, "field 'answer' is not finite"),
+    ({"id": 1, "problem": "p", "answer": True}, r"field 'answer' is of type bool \(True\), not text or a number"),
+    ({"id": 1, "problem": "p", "answer": {"a": 1}}, "field 'answer' is of type dict"),
+    # The text of a null is what a broken export leaves: the reward would score every sample 0 against it.
+    ({"id": 1, "problem": "p", "answer": "None"}, "field 'answer' is 'None', the text of a missing value"),
+    ({"id": 1, "problem": "p", "answer": " nan "}, "field 'answer' is 'nan', the text of a missing value"),
+    ({"id": 1, "problem": "p", "answer": "NULL"}, "field 'answer' is 'NULL', the text of a missing value"),
     ({"id": 1.5, "problem": "p", "answer": "1"}, "field 'id' must be a non-empty string or an integer"),
 ])
 def test_no_bad_row_becomes_a_ground_truth(row, message):
@@ -505,7 +532,7 @@ def test_no_bad_row_becomes_a_ground_truth(row, message):
 
 def test_a_non_utf8_benchmark_file_is_named(tmp_path):
     (tmp_path / "bench.jsonl").write_bytes(b'{"id": 1, "problem": "p", "answer": "1"}\n{"id": 2, "problem": "\xe9"}\n')
-    with pytest.raises(DataError, match=r"bench.jsonl, line 2: not UTF-8 text \(byte 0xe9 at column 23\)"):
+    with pytest.raises(DataError, match=r"bench.jsonl:2: not UTF-8 text \(byte 0xe9 at column 23\)"):
         load_benchmark("bench", tmp_path)
 
 
@@ -552,7 +579,7 @@ def test_prepare_script_normalises_hub_rows():
     with pytest.raises(ValueError, match=r"org/ds: no problem column \(looked for \['problem', 'question'\]; it has"):
         prepare.normalize_rows([{"text": "p", "answer": "1"}], "org/ds", "x")
     # A null answer on the hub is refused with the row, never written as the ground truth "None".
-    with pytest.raises(DataError, match=r"org/ds, row 2: missing field 'answer'"):
+    with pytest.raises(DataError, match=r"org/ds, row 2: field 'answer' is missing or null"):
         prepare.normalize_rows([{"problem": "p", "answer": "1"}, {"problem": "q", "answer": None}], "org/ds", "x")
 
 
@@ -834,4 +861,3 @@ def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
     metrics = json.loads((out / "results.json").read_text())["models"]["v"]["metrics"]["toy_add"]
     assert metrics["avg@k"] == pytest.approx(100 / 3)  # every completion answers 3; one of three problems is 3
     assert metrics["pass@k_unbiased"] == {"1": pytest.approx(100 / 3), "2": pytest.approx(100 / 3)}
-
