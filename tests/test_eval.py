@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from collections import Counter, defaultdict
 from fractions import Fraction
@@ -378,6 +379,47 @@ def no_model_loads(monkeypatch):
     monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
 
 
+def test_a_changed_benchmark_file_is_refused_before_any_model_loads(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Samples are keyed by problem id only, so samples of one file must never be scored against another's answers:
+    protocol.json records each benchmark's file and SHA-256, and a resume from another file is refused."""
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    recorded = json.loads((out / "samples" / "tiny" / "protocol.json").read_text())["benchmarks"]
+    assert recorded == {name: {"file": str(FIXTURES / f"{name}.jsonl"), "sha256": load_benchmark(name, FIXTURES).sha256}
+                        for name in BENCHMARKS}
+
+    # Same names, same ids, other answers: what a --data-dir over the packaged sets (or an edited file) gives.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(FIXTURES / "toy_mul.jsonl", other)
+    (other / "toy_add.jsonl").write_text((FIXTURES / "toy_add.jsonl").read_text().replace('"answer": "2"',
+                                                                                          '"answer": "7"'))
+    no_model_loads(monkeypatch)
+    argv = ["--model", f"tiny={tiny_model_dir}", "--benchmarks", ",".join(BENCHMARKS), "--k", "1", "--max-tokens",
+            "5", "--output-dir", str(out), "--backend", "hf", "--device", "cpu"]
+    assert eval_cli.main([*argv, "--data-dir", str(other)]) == 2
+    error = capsys.readouterr().err
+    assert f"benchmark 'toy_add' is now {other / 'toy_add.jsonl'} (sha256 " in error
+    assert f"were made from {FIXTURES / 'toy_add.jsonl'} (sha256 {recorded['toy_add']['sha256'][:12]}" in error
+    assert "into another --output-dir" in error
+    # The same bytes elsewhere are the same problems: the samples are reused (nothing to generate, no model).
+    shutil.copy(FIXTURES / "toy_add.jsonl", other)
+    assert eval_cli.main([*argv, "--data-dir", str(other)]) == 0
+    assert json.loads((out / "samples" / "tiny" / "protocol.json").read_text())["benchmarks"]["toy_add"]["file"] == (
+        str(other / "toy_add.jsonl"))
+
+    # A protocol.json of the version before this record: its samples' file is unknown, so it is not trusted.
+    protocol_file = out / "samples" / "tiny" / "protocol.json"
+    protocol = json.loads(protocol_file.read_text())
+    del protocol["benchmarks"]
+    protocol_file.write_text(json.dumps(protocol))
+    assert eval_cli.main([*argv, "--data-dir", str(FIXTURES)]) == 2
+    assert (f"{out / 'samples' / 'tiny' / 'toy_add.jsonl'} holds samples, but {protocol_file} does not record which "
+            "file of benchmark 'toy_add'") in capsys.readouterr().err
+    protocol_file.unlink()  # what the message advises when the samples are known to come from this file
+    assert eval_cli.main([*argv, "--data-dir", str(FIXTURES)]) == 0
+
+
 def test_a_bad_ground_truth_in_a_data_dir_fails_before_any_model_loads(tiny_model_dir, tmp_path, capsys,
                                                                        monkeypatch):
     data = tmp_path / "data"
@@ -391,6 +433,29 @@ def test_a_bad_ground_truth_in_a_data_dir_fails_before_any_model_loads(tiny_mode
     assert f"{data / 'toy_add.jsonl'}:2: field 'answer' is 'None', the text of a missing value" in (
         capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_resume_with_another_backend_dtype_or_sampler_is_refused(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    protocol_file = out / "samples" / "tiny" / "protocol.json"
+    protocol = json.loads(protocol_file.read_text())
+    assert (protocol["backend"], protocol["dtype"], protocol["sampler"]) == ("hf", "float32", backends.SAMPLER)
+    no_model_loads(monkeypatch)
+    assert run_eval(out, "--dtype", "bfloat16", models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert "dtype: 'float32' there, 'bfloat16' now" in capsys.readouterr().err
+    assert run_eval(out, "--dtype", "float32", models=[f"tiny={tiny_model_dir}"], k=1) == 0  # what auto gave on CPU
+
+    # Samples drawn another way (an older seeding scheme, say) are not mixed with this one's.
+    protocol_file.write_text(json.dumps({**protocol, "sampler": "per-batch-seed"}))
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert f"sampler: 'per-batch-seed' there, '{backends.SAMPLER}' now" in capsys.readouterr().err
+    # A protocol.json from before these were recorded says nothing about them: not trusted either.
+    protocol_file.write_text(json.dumps({key: value for key, value in protocol.items()
+                                         if key not in ("backend", "dtype", "sampler")}))
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert (f"{protocol_file} does not record backend, dtype, sampler (an older version wrote it), so whether the "
+            "samples beside it were made with backend 'hf', dtype 'float32', sampler ") in capsys.readouterr().err
 
 
 def test_prompt_formats():
@@ -587,10 +652,10 @@ def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
     path = tmp_path / "s.jsonl"
     good = json.dumps({"id": "a", "sample": 0, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False})
     write_lines(path, good, "{broken", good.replace('"sample": 0', '"sample": 1'))
-    with pytest.raises(StoreError, match=r"s.jsonl, line 2: not valid JSON"):
+    with pytest.raises(StoreError, match=r"s.jsonl:2: not valid JSON"):
         SampleStore(path)
     write_lines(path, good, good)
-    with pytest.raises(StoreError, match=r"line 2: sample 0 of problem 'a' appears twice"):
+    with pytest.raises(StoreError, match=r"s.jsonl:2: sample 0 of problem 'a' appears twice"):
         SampleStore(path)
 
 
@@ -616,6 +681,68 @@ def test_protocol_file_is_written_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_atomic(path, "new")
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["protocol.json"]
+
+
+def test_concurrent_atomic_writes_of_one_file_do_not_collide(tmp_path, monkeypatch):
+    """Processes sharing an --output-dir (one per model, as the docs suggest) rewrite the same results.json: a writer
+    paused between writing its temporary file and renaming it must not have that file taken over by another."""
+    path = tmp_path / "results.json"
+    paused, resume = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if threading.current_thread().name == "first":
+            paused.set()
+            assert resume.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    errors = []
+
+    def first():
+        try:
+            write_atomic(path, "first " * 1000)
+        except Exception as e:  # the main thread asserts there was none
+            errors.append(e)
+
+    thread = threading.Thread(target=first, name="first")
+    thread.start()
+    assert paused.wait(10)
+    write_atomic(path, "second")  # the whole write of another process, while the first is paused
+    assert path.read_text() == "second"
+    resume.set()
+    thread.join(10)
+    assert errors == []
+    assert path.read_text() == "first " * 1000  # the last rename wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left behind
+
+
+def test_dropping_a_cut_off_line_never_rewrites_the_complete_samples(tmp_path, monkeypatch):
+    """A kill while the store drops a cut-off last line must not cost the complete lines before it. Rewriting the
+    file would: a kill mid-rewrite leaves it truncated. Modelled here by a writer that dies halfway through."""
+    path = tmp_path / "s.jsonl"
+    records = [{"id": "a", "sample": j, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False}
+               for j in range(3)]
+    complete = "".join(json.dumps(r) + "\n" for r in records).encode()
+    path.write_bytes(complete + b'{"id": "a", "sam')
+
+    class Killed(BaseException):
+        pass
+
+    def dies_halfway(self, data):
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise Killed
+
+    monkeypatch.setattr(Path, "write_bytes", dies_halfway)
+    try:
+        assert sorted(SampleStore(path).records) == [("a", 0), ("a", 1), ("a", 2)]
+    except Killed:
+        pass  # the kill: whatever it left on disk is checked next
+    assert path.read_bytes() == complete
+    with path.open("ab") as f:  # interrupted again, now mid-character
+        f.write('{"id": "é'.encode()[:-1])
+    assert len(SampleStore(path).records) == 3 and path.read_bytes() == complete
 
 
 def test_a_mistyped_local_path_is_not_sent_to_the_hub(tmp_path, monkeypatch, capsys):
@@ -851,7 +978,7 @@ def test_vllm_backend_requests(fake_vllm):
     assert greedy.kwargs["temperature"] == 0.0 and "seed" not in greedy.kwargs
 
 
-def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
+def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "eval"
     argv = ["--model", f"v={tiny_model_dir}", "--benchmarks", "toy_add", "--k", "2", "--data-dir", str(FIXTURES),
             "--output-dir", str(out), "--backend", "vllm"]
@@ -861,3 +988,11 @@ def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
     metrics = json.loads((out / "results.json").read_text())["models"]["v"]["metrics"]["toy_add"]
     assert metrics["avg@k"] == pytest.approx(100 / 3)  # every completion answers 3; one of three problems is 3
     assert metrics["pass@k_unbiased"] == {"1": pytest.approx(100 / 3), "2": pytest.approx(100 / 3)}
+    assert json.loads((out / "samples" / "v" / "protocol.json").read_text())["dtype"] == "auto"  # the checkpoint's
+
+    # The same command on a node without vLLM or a GPU: --backend auto picks hf, whose samples would be drawn
+    # differently from the same seeds; resuming is refused before the model loads.
+    monkeypatch.setattr(backends, "vllm_importable", lambda: False)
+    no_model_loads(monkeypatch)
+    assert eval_cli.main([*argv[:-2], "--backend", "auto"]) == 2
+    assert "backend: 'vllm' there, 'hf' now" in capsys.readouterr().err
