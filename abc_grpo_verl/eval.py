@@ -26,7 +26,6 @@ files. See docs/evaluation.md.
 """
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -34,7 +33,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from abc_grpo_verl.evaluation.backends import BACKENDS, STOP_STRINGS, BackendError, SamplingSpec, choose_backend
+from abc_grpo_verl.data import INSTRUCTION
+from abc_grpo_verl.evaluation import sweep
+from abc_grpo_verl.evaluation.backends import (
+    BACKENDS,
+    SAMPLER,
+    STOP_STRINGS,
+    BackendError,
+    SamplingSpec,
+    choose_backend,
+    sample_seed,
+    sampling_dtype,
+)
 from abc_grpo_verl.evaluation.checkpoint import (
     ModelError,
     ModelSpec,
@@ -44,7 +54,6 @@ from abc_grpo_verl.evaluation.checkpoint import (
     parse_model_specs,
 )
 from abc_grpo_verl.evaluation.data import (
-    INSTRUCTION,
     PROMPT_FORMATS,
     THINKING_MODES,
     Benchmark,
@@ -59,8 +68,7 @@ from abc_grpo_verl.evaluation.data import (
 )
 from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
 from abc_grpo_verl.evaluation.report import AVERAGE, write_json, write_markdown, write_plot
-from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, write_atomic
-from abc_grpo_verl.evaluation import sweep
+from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, sample_files, write_atomic
 from abc_grpo_verl.evaluation.uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, analyse, problem_values
 
 # The paper's sampling (authors' eval_math: temperature 0.6, top_p 0.95, top_k 20, min_p 0, seed 42).
@@ -150,12 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ci-seed", type=int, default=0,
                         help="seed of the bootstrap's draws of problems (default 0); independent of --seed")
     return parser
-
-
-def sample_seed(seed: int, benchmark: str, problem_id: str, index: int) -> int:
-    """A seed per (benchmark, problem, sample): the same on every rerun, unrelated between samples."""
-    digest = hashlib.sha256(f"{seed}/{benchmark}/{problem_id}/{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def _grade(benchmark: str, problem: Problem, text: str) -> tuple[str | None, bool]:
@@ -259,11 +261,12 @@ def _evaluate(spec: ModelSpec, args: argparse.Namespace, benchmarks: dict[str, B
     try:
         for name, benchmark in benchmarks.items():
             problems, ids = benchmark.problems, [p.id for p in benchmark.problems]
-            store = SampleStore(model_run.dir / f"{name}.jsonl")
+            sampled_file, greedy_file = sample_files(model_run.dir, name)
+            store = SampleStore(sampled_file)
             model_run.sample(name, problems, store, args.k, sampling)
             greedy_correct = None
             if args.greedy:
-                greedy_store = SampleStore(model_run.dir / f"{name}.greedy.jsonl")
+                greedy_store = SampleStore(greedy_file)
                 model_run.sample(name, problems, greedy_store, 1, greedy)
                 greedy_correct = [bool(row[0]) for row in greedy_store.table(ids, 1, "correct")]
                 entry.setdefault("greedy", {})[name] = _sample_records(greedy_store, problems, 1)
@@ -363,12 +366,15 @@ def run(args: argparse.Namespace) -> dict | list[dict]:
         "k": args.k, "max_tokens": args.max_tokens, "temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K,
         "seed": args.seed, "prompt_format": args.prompt_format, "enable_thinking": args.enable_thinking,
         "instruction": INSTRUCTION, "stop": list(STOP_STRINGS), "greedy": args.greedy,
+        # How the samples are drawn: the same seeds give other samples with another backend, dtype or scheme.
+        "backend": backend_name, "dtype": sampling_dtype(backend_name, args.dtype, args.device), "sampler": SAMPLER,
     }
     # A larger --k or --greedy on a rerun only adds samples, so neither has to match what is on disk.
     same_samples = {key: value for key, value in protocol.items() if key not in ("k", "greedy")}
+    files = {name: {"file": str(b.path), "sha256": b.sha256} for name, b in benchmarks.items()}
     for spec in specs:  # before any sampling, so a clash on the last model does not surface hours later
         # Samples from before --enable-thinking existed were made without the kwarg, i.e. with "auto".
-        check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples},
+        check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples}, files,
                        missing_means={"enable_thinking": "auto"})
     if args.run:
         return _run_sweep(args, checkpoints, benchmarks, backend_name, protocol)

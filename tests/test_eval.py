@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from collections import Counter, defaultdict
 from fractions import Fraction
@@ -24,6 +25,7 @@ import torch
 from huggingface_hub import HfApi
 
 from abc_grpo_verl import eval as eval_cli
+from abc_grpo_verl.data import INSTRUCTION
 from abc_grpo_verl.evaluation import backends
 from abc_grpo_verl.evaluation.backends import (
     BackendError,
@@ -43,7 +45,6 @@ from abc_grpo_verl.evaluation.checkpoint import (
 )
 from abc_grpo_verl.evaluation.data import (
     CHATML,
-    INSTRUCTION,
     PACKAGED_DIR,
     DataError,
     Problem,
@@ -374,6 +375,89 @@ def test_rerun_with_other_settings_is_refused(tiny_model_dir, tmp_path, capsys):
     assert run_eval(out, "--enable-thinking", "true", models=[f"tiny={tiny_model_dir}"], k=2) == 2
 
 
+def no_model_loads(monkeypatch):
+    monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
+
+
+def test_a_changed_benchmark_file_is_refused_before_any_model_loads(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Samples are keyed by problem id only, so samples of one file must never be scored against another's answers:
+    protocol.json records each benchmark's file and SHA-256, and a resume from another file is refused."""
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    recorded = json.loads((out / "samples" / "tiny" / "protocol.json").read_text())["benchmarks"]
+    assert recorded == {name: {"file": str(FIXTURES / f"{name}.jsonl"), "sha256": load_benchmark(name, FIXTURES).sha256}
+                        for name in BENCHMARKS}
+
+    # Same names, same ids, other answers: what a --data-dir over the packaged sets (or an edited file) gives.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(FIXTURES / "toy_mul.jsonl", other)
+    (other / "toy_add.jsonl").write_text((FIXTURES / "toy_add.jsonl").read_text().replace('"answer": "2"',
+                                                                                          '"answer": "7"'))
+    no_model_loads(monkeypatch)
+    argv = ["--model", f"tiny={tiny_model_dir}", "--benchmarks", ",".join(BENCHMARKS), "--k", "1", "--max-tokens",
+            "5", "--output-dir", str(out), "--backend", "hf", "--device", "cpu"]
+    assert eval_cli.main([*argv, "--data-dir", str(other)]) == 2
+    error = capsys.readouterr().err
+    assert f"benchmark 'toy_add' is now {other / 'toy_add.jsonl'} (sha256 " in error
+    assert f"were made from {FIXTURES / 'toy_add.jsonl'} (sha256 {recorded['toy_add']['sha256'][:12]}" in error
+    assert "into another --output-dir" in error
+    # The same bytes elsewhere are the same problems: the samples are reused (nothing to generate, no model).
+    shutil.copy(FIXTURES / "toy_add.jsonl", other)
+    assert eval_cli.main([*argv, "--data-dir", str(other)]) == 0
+    assert json.loads((out / "samples" / "tiny" / "protocol.json").read_text())["benchmarks"]["toy_add"]["file"] == (
+        str(other / "toy_add.jsonl"))
+
+    # A protocol.json of the version before this record: its samples' file is unknown, so it is not trusted.
+    protocol_file = out / "samples" / "tiny" / "protocol.json"
+    protocol = json.loads(protocol_file.read_text())
+    del protocol["benchmarks"]
+    protocol_file.write_text(json.dumps(protocol))
+    assert eval_cli.main([*argv, "--data-dir", str(FIXTURES)]) == 2
+    assert (f"{out / 'samples' / 'tiny' / 'toy_add.jsonl'} holds samples, but {protocol_file} does not record which "
+            "file of benchmark 'toy_add'") in capsys.readouterr().err
+    protocol_file.unlink()  # what the message advises when the samples are known to come from this file
+    assert eval_cli.main([*argv, "--data-dir", str(FIXTURES)]) == 0
+
+
+def test_a_bad_ground_truth_in_a_data_dir_fails_before_any_model_loads(tiny_model_dir, tmp_path, capsys,
+                                                                       monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "toy_add.jsonl").write_text((FIXTURES / "toy_add.jsonl").read_text().replace('"answer": "2"',
+                                                                                         '"answer": "None"'))
+    no_model_loads(monkeypatch)
+    argv = ["--model", f"tiny={tiny_model_dir}", "--benchmarks", "toy_add", "--data-dir", str(data), "--output-dir",
+            str(tmp_path / "out")]
+    assert eval_cli.main(argv) == 2
+    assert f"{data / 'toy_add.jsonl'}:2: field 'answer' is 'None', the text of a missing value" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_resume_with_another_backend_dtype_or_sampler_is_refused(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    protocol_file = out / "samples" / "tiny" / "protocol.json"
+    protocol = json.loads(protocol_file.read_text())
+    assert (protocol["backend"], protocol["dtype"], protocol["sampler"]) == ("hf", "float32", backends.SAMPLER)
+    no_model_loads(monkeypatch)
+    assert run_eval(out, "--dtype", "bfloat16", models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert "dtype: 'float32' there, 'bfloat16' now" in capsys.readouterr().err
+    assert run_eval(out, "--dtype", "float32", models=[f"tiny={tiny_model_dir}"], k=1) == 0  # what auto gave on CPU
+
+    # Samples drawn another way (an older seeding scheme, say) are not mixed with this one's.
+    protocol_file.write_text(json.dumps({**protocol, "sampler": "per-batch-seed"}))
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert f"sampler: 'per-batch-seed' there, '{backends.SAMPLER}' now" in capsys.readouterr().err
+    # A protocol.json from before these were recorded says nothing about them: not trusted either.
+    protocol_file.write_text(json.dumps({key: value for key, value in protocol.items()
+                                         if key not in ("backend", "dtype", "sampler")}))
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    assert (f"{protocol_file} does not record backend, dtype, sampler (an older version wrote it), so whether the "
+            "samples beside it were made with backend 'hf', dtype 'float32', sampler ") in capsys.readouterr().err
+
+
 def test_prompt_formats():
     with_template, without = make_tokenizer(), make_tokenizer(chat_template=None)
     paper = CHATML.format(content=f"{INSTRUCTION} What is 1 + 1?")
@@ -453,15 +537,17 @@ def write_lines(path, *lines):
 @pytest.mark.parametrize(
     "lines, message",
     [
-        (['{"id": 1, "problem": "p", "answer": "1"}', "{not json"], r"bench.jsonl, line 2: not valid JSON"),
+        (['{"id": 1, "problem": "p", "answer": "1"}', "{not json"],
+         r"bench.jsonl:2: not valid JSON \(Expecting property name enclosed in double quotes at column 2\)"),
         (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": 2, "problem": "p"}'],
-         r"bench.jsonl, line 2: missing field 'answer'"),
-        (['{"problem": "p", "answer": "1"}'], r"line 1: missing field 'id'"),
-        (['{"id": 1, "problem": "", "answer": "1"}'], r"line 1: field 'problem' must be a non-empty string"),
-        (['{"id": 1, "problem": "p", "answer": [1]}'], r"line 1: field 'answer' must be"),
+         r"bench.jsonl:2: field 'answer' is missing or null"),
+        (['{"problem": "p", "answer": "1"}'], r":1: field 'id' is missing or null"),
+        (['{"id": 1, "problem": "", "answer": "1"}'], r":1: field 'problem' is empty"),
+        (['{"id": 1, "problem": "p", "answer": [1]}'],
+         r":1: field 'answer' is of type list \(\[1\]\), not text or a number"),
         (['{"id": 1, "problem": "p", "answer": "1"}', '{"id": "1", "problem": "q", "answer": "2"}'],
-         r"line 2: duplicate id '1' \(first on line 1\)"),
-        (["[1, 2]"], r"line 1: expected a JSON object"),
+         r":2: duplicate id '1' \(first on line 1\)"),
+        (["[1, 2]"], r":1: expected a JSON object"),
         ([""], r"holds no problems"),
     ],
 )
@@ -488,13 +574,19 @@ def test_benchmarks_are_packaged_and_a_data_dir_overrides_them(tmp_path):
 
 
 @pytest.mark.parametrize("row, message", [
-    ({"id": 1, "problem": "p", "answer": None}, "missing field 'answer'"),
-    ({"id": 1, "problem": None, "answer": "1"}, "missing field 'problem'"),
-    ({"id": 1, "problem": "  ", "answer": "1"}, "field 'problem' must be a non-empty string"),
-    ({"id": 1, "problem": "p", "answer": " "}, "field 'answer' must be a non-empty string or a finite number"),
-    ({"id": 1, "problem": "p", "answer": float("nan")}, "field 'answer' must be"),
-    ({"id": 1, "problem": "p", "answer": True}, "field 'answer' must be"),
-    ({"id": 1, "problem": "p", "answer": {"a": 1}}, "field 'answer' must be"),
+    ({"id": 1, "problem": "p", "answer": None}, "field 'answer' is missing or null"),
+    ({"id": 1, "problem": None, "answer": "1"}, "field 'problem' is missing or null"),
+    ({"id": 1, "problem": "  ", "answer": "1"}, "field 'problem' is empty"),
+    ({"id": 1, "problem": 7, "answer": "1"}, r"field 'problem' is of type int \(7\), not text"),
+    ({"id": 1, "problem": "p", "answer": " "}, "field 'answer' is empty"),
+    ({"id": 1, "problem": "p", "answer": float("nan")}, "field 'answer' is null"),
+    ({"id": 1, "problem": "p", "answer": float("inf")}, "field 'answer' is not finite"),
+    ({"id": 1, "problem": "p", "answer": True}, r"field 'answer' is of type bool \(True\), not text or a number"),
+    ({"id": 1, "problem": "p", "answer": {"a": 1}}, "field 'answer' is of type dict"),
+    # The text of a null is what a broken export leaves: the reward would score every sample 0 against it.
+    ({"id": 1, "problem": "p", "answer": "None"}, "field 'answer' is 'None', the text of a missing value"),
+    ({"id": 1, "problem": "p", "answer": " nan "}, "field 'answer' is 'nan', the text of a missing value"),
+    ({"id": 1, "problem": "p", "answer": "NULL"}, "field 'answer' is 'NULL', the text of a missing value"),
     ({"id": 1.5, "problem": "p", "answer": "1"}, "field 'id' must be a non-empty string or an integer"),
 ])
 def test_no_bad_row_becomes_a_ground_truth(row, message):
@@ -505,7 +597,7 @@ def test_no_bad_row_becomes_a_ground_truth(row, message):
 
 def test_a_non_utf8_benchmark_file_is_named(tmp_path):
     (tmp_path / "bench.jsonl").write_bytes(b'{"id": 1, "problem": "p", "answer": "1"}\n{"id": 2, "problem": "\xe9"}\n')
-    with pytest.raises(DataError, match=r"bench.jsonl, line 2: not UTF-8 text \(byte 0xe9 at column 23\)"):
+    with pytest.raises(DataError, match=r"bench.jsonl:2: not UTF-8 text \(byte 0xe9 at column 23\)"):
         load_benchmark("bench", tmp_path)
 
 
@@ -552,7 +644,7 @@ def test_prepare_script_normalises_hub_rows():
     with pytest.raises(ValueError, match=r"org/ds: no problem column \(looked for \['problem', 'question'\]; it has"):
         prepare.normalize_rows([{"text": "p", "answer": "1"}], "org/ds", "x")
     # A null answer on the hub is refused with the row, never written as the ground truth "None".
-    with pytest.raises(DataError, match=r"org/ds, row 2: missing field 'answer'"):
+    with pytest.raises(DataError, match=r"org/ds, row 2: field 'answer' is missing or null"):
         prepare.normalize_rows([{"problem": "p", "answer": "1"}, {"problem": "q", "answer": None}], "org/ds", "x")
 
 
@@ -560,10 +652,10 @@ def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
     path = tmp_path / "s.jsonl"
     good = json.dumps({"id": "a", "sample": 0, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False})
     write_lines(path, good, "{broken", good.replace('"sample": 0', '"sample": 1'))
-    with pytest.raises(StoreError, match=r"s.jsonl, line 2: not valid JSON"):
+    with pytest.raises(StoreError, match=r"s.jsonl:2: not valid JSON"):
         SampleStore(path)
     write_lines(path, good, good)
-    with pytest.raises(StoreError, match=r"line 2: sample 0 of problem 'a' appears twice"):
+    with pytest.raises(StoreError, match=r"s.jsonl:2: sample 0 of problem 'a' appears twice"):
         SampleStore(path)
 
 
@@ -589,6 +681,68 @@ def test_protocol_file_is_written_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_atomic(path, "new")
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["protocol.json"]
+
+
+def test_concurrent_atomic_writes_of_one_file_do_not_collide(tmp_path, monkeypatch):
+    """Processes sharing an --output-dir (one per model, as the docs suggest) rewrite the same results.json: a writer
+    paused between writing its temporary file and renaming it must not have that file taken over by another."""
+    path = tmp_path / "results.json"
+    paused, resume = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if threading.current_thread().name == "first":
+            paused.set()
+            assert resume.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    errors = []
+
+    def first():
+        try:
+            write_atomic(path, "first " * 1000)
+        except Exception as e:  # the main thread asserts there was none
+            errors.append(e)
+
+    thread = threading.Thread(target=first, name="first")
+    thread.start()
+    assert paused.wait(10)
+    write_atomic(path, "second")  # the whole write of another process, while the first is paused
+    assert path.read_text() == "second"
+    resume.set()
+    thread.join(10)
+    assert errors == []
+    assert path.read_text() == "first " * 1000  # the last rename wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left behind
+
+
+def test_dropping_a_cut_off_line_never_rewrites_the_complete_samples(tmp_path, monkeypatch):
+    """A kill while the store drops a cut-off last line must not cost the complete lines before it. Rewriting the
+    file would: a kill mid-rewrite leaves it truncated. Modelled here by a writer that dies halfway through."""
+    path = tmp_path / "s.jsonl"
+    records = [{"id": "a", "sample": j, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False}
+               for j in range(3)]
+    complete = "".join(json.dumps(r) + "\n" for r in records).encode()
+    path.write_bytes(complete + b'{"id": "a", "sam')
+
+    class Killed(BaseException):
+        pass
+
+    def dies_halfway(self, data):
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise Killed
+
+    monkeypatch.setattr(Path, "write_bytes", dies_halfway)
+    try:
+        assert sorted(SampleStore(path).records) == [("a", 0), ("a", 1), ("a", 2)]
+    except Killed:
+        pass  # the kill: whatever it left on disk is checked next
+    assert path.read_bytes() == complete
+    with path.open("ab") as f:  # interrupted again, now mid-character
+        f.write('{"id": "é'.encode()[:-1])
+    assert len(SampleStore(path).records) == 3 and path.read_bytes() == complete
 
 
 def test_a_mistyped_local_path_is_not_sent_to_the_hub(tmp_path, monkeypatch, capsys):
@@ -824,7 +978,7 @@ def test_vllm_backend_requests(fake_vllm):
     assert greedy.kwargs["temperature"] == 0.0 and "seed" not in greedy.kwargs
 
 
-def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
+def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "eval"
     argv = ["--model", f"v={tiny_model_dir}", "--benchmarks", "toy_add", "--k", "2", "--data-dir", str(FIXTURES),
             "--output-dir", str(out), "--backend", "vllm"]
@@ -834,4 +988,11 @@ def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys):
     metrics = json.loads((out / "results.json").read_text())["models"]["v"]["metrics"]["toy_add"]
     assert metrics["avg@k"] == pytest.approx(100 / 3)  # every completion answers 3; one of three problems is 3
     assert metrics["pass@k_unbiased"] == {"1": pytest.approx(100 / 3), "2": pytest.approx(100 / 3)}
+    assert json.loads((out / "samples" / "v" / "protocol.json").read_text())["dtype"] == "auto"  # the checkpoint's
 
+    # The same command on a node without vLLM or a GPU: --backend auto picks hf, whose samples would be drawn
+    # differently from the same seeds; resuming is refused before the model loads.
+    monkeypatch.setattr(backends, "vllm_importable", lambda: False)
+    no_model_loads(monkeypatch)
+    assert eval_cli.main([*argv[:-2], "--backend", "auto"]) == 2
+    assert "backend: 'vllm' there, 'hf' now" in capsys.readouterr().err

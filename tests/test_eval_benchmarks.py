@@ -9,10 +9,10 @@ import hashlib
 import importlib.util
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from abc_grpo_verl.evaluation.data import PACKAGED_DIR, load_benchmark, packaged_benchmarks
 from abc_grpo_verl.reward import compute_score
@@ -34,7 +34,8 @@ def bare(answer: str) -> str:
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("package_benchmarks", REPO / "examples/eval_data/package_benchmarks.py")
+    path = REPO / "examples" / "eval_data" / "package_benchmarks.py"
+    spec = importlib.util.spec_from_file_location("package_benchmarks", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -111,4 +112,5 @@ def test_packaging_script_names_a_bad_source_row(tmp_path, capsys):
     (tmp_path / "amc23.jsonl").write_text('{"id": 1, "problem": "p", "answer": 2.0}\n{"id": 2, "problem": "p", '
                                           '"answer": null}\n')
     assert script.main(["--source", str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 2
-    assert "amc23.jsonl, line 2 (fields 'id', 'problem', 'answer'): missing field 'answer'" in capsys.readouterr().err
+    assert "amc23.jsonl:2 (fields 'id', 'problem', 'answer'): field 'answer' is missing or null" in (
+        capsys.readouterr().err)

@@ -20,6 +20,8 @@ import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
 
 from abc_grpo_verl import reward
+from abc_grpo_verl.data import INSTRUCTION, DataError
+from abc_grpo_verl.evaluation.data import CHATML, check_record, render_prompt
 from abc_grpo_verl.reward import compute_score, ground_truth_problem
 from tests.test_data_preprocess import load_script
 from tests.test_reward import PAST_THE_BUDGET, POWER_TOWER, without_budget
@@ -278,8 +280,8 @@ def test_non_utf8_input_names_the_file_and_line(scripts, tmp_path):
     path = tmp_path / "rows.jsonl"
     good = json.dumps(GOOD_RECORDS["dapo"][2]).encode()
     path.write_bytes(good + b"\n" + good.replace(b"Find", b"Find \xff") + b"\n")
-    assert run_script(scripts, "dapo", path)[1] == (f"error: {path}:2: not UTF-8 text (byte 0xff); convert the file "
-                                                    "to UTF-8")
+    assert run_script(scripts, "dapo", path)[1] == (f"error: {path}:2: not UTF-8 text (byte 0xff at column 18); save "
+                                                    "the file as UTF-8")
     path.write_bytes(b"\xef\xbb\xbf" + good + b"\n")  # a byte-order mark is fine
     assert run_script(scripts, "dapo", path)[0][0]["reward_model"]["ground_truth"] == "5"
 
@@ -302,6 +304,78 @@ def test_no_written_ground_truth_is_ever_a_null_or_a_repr(scripts, tmp_path):
     rows, _ = run_script(scripts, "dapo", path, "--skip-bad-rows")
     assert [row["reward_model"]["ground_truth"] for row in rows] == ["5", "5"]
     assert all("None" not in row["prompt"][0]["content"] for row in rows)
+
+
+def test_unicode_line_separators_inside_a_question_are_text(scripts, tmp_path, capsys):
+    """U+2028, U+2029 and U+0085 are legal inside JSON strings; only "\\n" ends a JSONL line. Splitting on them cut
+    valid rows apart, reported the wrong lines and, with --skip-bad-rows, silently dropped good rows."""
+    good = GOOD_RECORDS["math500"][2]
+    odd = {**good, "problem": "Line one\u2028line two\u2029para\x85next: what is $2+3$?"}
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [odd, good, {**good, "answer": None}]) + "\n",
+                    encoding="utf-8")
+    error = run_script(scripts, "math500", path)[1]
+    assert f"{path}: 1 of 3 records cannot become rows" in error and f"{path}:3: field 'answer' is null" in error
+    rows, error = run_script(scripts, "math500", path, "--skip-bad-rows")
+    assert error is None and len(rows) == 2
+    assert rows[0]["extra_info"]["question"] == odd["problem"]
+    assert f"skipped 1 bad row(s) of 3:\n  {path}:3: " in capsys.readouterr().err
+
+
+def test_a_json_error_message_reads_once(scripts, tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(GOOD_RECORDS["dapo"][2]) + '\n{"prompt": "Find $2+3$.\n')
+    error = run_script(scripts, "dapo", path)[1]
+    assert f"{path}:2: not valid JSON (Unterminated string starting at column 12)" in error  # was "... at at column"
+
+
+@pytest.mark.parametrize("items", ["{good},,{good}", "{good},", ",{good}", "{good} {good}"])
+def test_a_json_array_with_a_missing_doubled_or_trailing_comma_is_refused(scripts, tmp_path, items):
+    path = tmp_path / "rows.json"
+    path.write_text("[\n" + items.replace("{good}", json.dumps(GOOD_RECORDS["gsm8k"][2])) + "\n]\n")
+    rows, error = run_script(scripts, "gsm8k", path)
+    assert rows is None and error.startswith(f"error: {path}:") and "not valid JSON" in error
+
+
+# What a source may hold as an answer, and what the evaluation's loader makes of it.
+ANSWER_VALUES = [27.0, -4.0, 1e20, 112.5, 38, " 7 ", "\\frac{1}{2}", "None", " nan", "NULL", "", None, float("nan"),
+                 float("inf"), True, [1, 2], {"a": 1}]
+
+
+@pytest.mark.parametrize("value", ANSWER_VALUES, ids=repr)
+def test_the_data_scripts_and_the_evaluation_agree_on_every_ground_truth(scripts, tmp_path, value):
+    """One rule decides what a ground truth is and how it is written, in training data and evaluation alike: a
+    float that is an integer is that integer (27.0 -> "27", as the packaged AMC 2023 answers), the text of a null
+    is refused by both."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(bad_record("math500", {"answer": value})) + "\n")
+    rows, _ = run_script(scripts, "math500", path)
+    try:
+        evaluation = check_record("x", "p", value, "row").answer
+    except DataError:
+        evaluation = None
+    assert (rows and rows[0]["reward_model"]["ground_truth"]) == evaluation or (rows is None and evaluation is None)
+    assert (evaluation is None) == (ground_truth_problem(value) is not None)
+
+
+class EchoTokenizer:
+    """Stands in for a tokenizer with a chat template: the rendered prompt is the messages themselves."""
+
+    chat_template = "(echo)"
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        return json.dumps(messages)
+
+
+def test_the_training_prompt_is_the_evaluation_prompt(scripts, tmp_path):
+    problem = "  What is $2+3$?\n"  # surrounding whitespace, as some sources have it (AMC 2023 #36 ends in a space)
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(bad_record("math500", {"problem": problem})) + "\n")
+    rows, _ = run_script(scripts, "math500", path)
+    training = rows[0]["prompt"]
+    assert json.loads(render_prompt(EchoTokenizer(), problem, "auto")) == training
+    assert render_prompt(EchoTokenizer(), problem, "chatml") == CHATML.format(content=training[0]["content"])
+    assert training == [{"role": "user", "content": f"{INSTRUCTION} What is $2+3$?"}]
 
 
 # ======================================================================================================================

@@ -13,7 +13,9 @@
 # limitations under the License.
 """Evaluation of checkpoints with the ABC-GRPO paper's protocol; the CLI is ``python -m abc_grpo_verl.eval``.
 
-Module map: `data` (packaged and user benchmark files, the paper's prompt; the files themselves in `benchmarks/`),
+Module map: `data` (packaged and user benchmark files, the prompt's chat format; the files themselves in
+`benchmarks/`; the row rules, JSONL reader and prompt text it shares with the training-data scripts are
+`abc_grpo_verl.data`),
 `checkpoint` (what --model is; verl FSDP merge), `backends` (vLLM and Hugging Face generation, per-sample seeds),
 `samples` (resumable per-sample JSONL, atomic writes), `metrics` (Avg@k, Pass@k, cons@k), `uncertainty` (bootstrap
 intervals and paired differences), `report` (results.json, results.md, passk.png), `sweep` (--run: checkpoints

@@ -24,6 +24,7 @@ differently in another batch shape, which can change a draw that falls on a boun
 """
 
 import gc
+import hashlib
 import importlib.util
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ import torch
 STOP_STRINGS = ("</s>", "<|im_end|>", "<|endoftext|>")
 BACKENDS = ("auto", "vllm", "hf")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# The sampling scheme: how a sample's seed is derived (`sample_seed`) and how each backend draws from it (vLLM: one
+# request per sample with its seed; HF: `PerSampleSampling`). Recorded in protocol.json, so that a resume never mixes
+# samples drawn one way with samples drawn another; change it whenever either changes what a seed draws.
+SAMPLER = "per-sample-seed/1"
 
 
 class BackendError(ValueError):
@@ -57,6 +62,12 @@ class Completion:
     text: str
     num_tokens: int  # generated tokens, the stop token included when there is one
     truncated: bool  # stopped by the max-token budget rather than a stop token
+
+
+def sample_seed(seed: int, benchmark: str, problem_id: str, index: int) -> int:
+    """A seed per (benchmark, problem, sample): the same on every rerun, unrelated between samples."""
+    digest = hashlib.sha256(f"{seed}/{benchmark}/{problem_id}/{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def vllm_importable() -> bool:
@@ -110,6 +121,17 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype not in DTYPES:
         raise BackendError(f"--dtype must be auto or one of {tuple(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]
+
+
+def sampling_dtype(backend: str, dtype: str, device: str = "auto") -> str:
+    """The dtype the model will run in, as recorded with its samples, found without loading anything: hf resolves
+    ``auto`` on `device` here (see `resolve_dtype`); for vllm ``auto`` is the checkpoint's own dtype as vLLM reads
+    it, fixed by the model, so it is recorded as ``auto``."""
+    if backend == "hf":
+        return str(resolve_dtype(dtype, resolve_device(device))).removeprefix("torch.")
+    if dtype != "auto" and dtype not in DTYPES:
+        raise BackendError(f"--dtype must be auto or one of {tuple(DTYPES)}, got {dtype!r}")
+    return dtype
 
 
 def _cut_at_stop_string(text: str) -> tuple[str, bool]:
@@ -214,9 +236,7 @@ class VLLMBackend:
     def __init__(self, model_path: str, dtype: str = "auto", seed: int = 0):
         from vllm import LLM
 
-        if dtype != "auto" and dtype not in DTYPES:
-            raise BackendError(f"--dtype must be auto or one of {tuple(DTYPES)}, got {dtype!r}")
-        self.llm = LLM(model=model_path, dtype=dtype, seed=seed)
+        self.llm = LLM(model=model_path, dtype=sampling_dtype(self.name, dtype), seed=seed)
 
     def generate(self, prompts: list[list[int]], seeds: list[int], spec: SamplingSpec) -> list[Completion]:
         from vllm import SamplingParams

@@ -14,22 +14,29 @@
 """Benchmarks (packaged, or a user's files) and the paper's prompt.
 
 A benchmark is a JSONL file: one JSON object per line with ``id`` (string or integer, unique), ``problem``
-(non-empty string) and ``answer`` (non-empty string, or a finite number). The package ships AIME 2024, AIME 2025,
+(non-empty string) and ``answer`` (text or a finite number that the reward accepts as a ground truth: not empty,
+not "None", "null" or "nan"). The rules, the reader and the prompt are the training-data scripts' own
+(``abc_grpo_verl.data``). The package ships AIME 2024, AIME 2025,
 AMC 2023, MATH-500 and GSM8K test in this format (``benchmarks/``, see its README for source and license);
 ``--data-dir`` adds or overrides files by name (``<data-dir>/<name>.jsonl``).
 """
 
 import hashlib
-import json
-import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The paper's evaluation prompt (qwen25-math-cot in the authors' eval_math): this instruction, one space, the problem,
-# as a single user turn, zero-shot.
-INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+# DataError is the shared one, so that errors raised by the shared reader and rules reach the CLI's handler.
+from abc_grpo_verl.data import (
+    BadValueError,
+    DataError,
+    ground_truth_text,
+    problem_text,
+    prompt_content,
+    prompt_messages,
+    read_jsonl,
+)
+
 # The authors' hand-written ChatML, used when the tokenizer has no chat template (or with --prompt-format chatml).
 CHATML = "<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n"
 PROMPT_FORMATS = ("auto", "chatml")
@@ -40,11 +47,6 @@ THINKING_MODES = ("auto", "true", "false")
 PACKAGED_DIR = Path(__file__).with_name("benchmarks")
 REQUIRED_FIELDS = ("id", "problem", "answer")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-class DataError(ValueError):
-    """A benchmark name or file, or a prompt setting, that cannot be used; the message names the file, line and field
-    (or the flags)."""
 
 
 @dataclass(frozen=True)
@@ -69,30 +71,27 @@ def packaged_benchmarks() -> list[str]:
     return sorted(path.stem for path in PACKAGED_DIR.glob("*.jsonl"))
 
 
-def answer_to_str(value: object) -> str:
-    """Ground truth as text: integral floats lose their ``.0`` (some copies store AMC answers as 27.0)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def check_record(problem_id: object, problem: object, answer: object, where: str) -> Problem:
     """One benchmark row, validated and normalised; a DataError that names `where` and the field otherwise.
 
-    Used by the loader and by both scripts that write benchmark files, so that no ``None``, list or empty value can
-    become a problem or a ground truth (``str(None)`` would be the answer "None", which ``\\boxed{None}`` matches).
+    Used by the loader and by both scripts that write benchmark files. The problem and the answer follow the rules
+    the training-data scripts follow (``abc_grpo_verl.data``): the answer is what the reward accepts as a ground
+    truth, so no null, list, empty value or text "None" can become one (``\\boxed{None}`` would match "None").
     """
     for field, value in zip(REQUIRED_FIELDS, (problem_id, problem, answer), strict=True):
         if value is None:
-            raise DataError(f"{where}: missing field {field!r} (every row needs {list(REQUIRED_FIELDS)})")
+            raise DataError(f"{where}: field {field!r} is missing or null (every row needs {list(REQUIRED_FIELDS)})")
     if isinstance(problem_id, bool) or not isinstance(problem_id, (str, int)) or not str(problem_id).strip():
         raise DataError(f"{where}: field 'id' must be a non-empty string or an integer, got {problem_id!r}")
-    if not isinstance(problem, str) or not problem.strip():
-        raise DataError(f"{where}: field 'problem' must be a non-empty string, got {problem!r:.80}")
-    finite_number = isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
-    if not (finite_number or isinstance(answer, str)) or not answer_to_str(answer):
-        raise DataError(f"{where}: field 'answer' must be a non-empty string or a finite number, got {answer!r:.80}")
-    return Problem(id=str(problem_id).strip(), problem=problem, answer=answer_to_str(answer))
+    try:
+        text = problem_text(problem)
+    except BadValueError as e:
+        raise DataError(f"{where}: field 'problem' {e}") from None
+    try:
+        truth = ground_truth_text(answer)
+    except BadValueError as e:
+        raise DataError(f"{where}: field 'answer' {e}") from None
+    return Problem(id=str(problem_id).strip(), problem=text, answer=truth)
 
 
 def parse_benchmark_names(spec: str) -> list[str]:
@@ -125,35 +124,19 @@ def locate_benchmark(name: str, data_dir: Path | None = None) -> tuple[Path, boo
     )
 
 
-def json_rows(path: Path) -> Iterator[tuple[int, str, dict]]:
-    """``(line number, where, row)`` for each non-blank line of a JSONL file, `where` being ``"<path>, line <n>"``;
-    a DataError naming the file and line for a line that is not UTF-8, not JSON or not a JSON object."""
-    for line_no, data in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
-        where = f"{path}, line {line_no}"
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{where}: not UTF-8 text (byte {data[e.start]:#04x} at column {e.start + 1}); "
-                            "save the file as UTF-8") from None
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        yield line_no, where, row
-
-
 def read_benchmark_file(path: Path) -> list[Problem]:
     """The problems of a benchmark file, in file order; a DataError naming the file, line and field on any bad row."""
     problems, seen = [], {}
-    for line_no, where, row in json_rows(path):
-        problem = check_record(row.get("id"), row.get("problem"), row.get("answer"), where)
+    for line in read_jsonl(path):
+        if line.error is not None:
+            raise DataError(f"{line.where}: {line.error}")
+        row = line.value
+        if not isinstance(row, dict):
+            raise DataError(f"{line.where}: expected a JSON object, got {type(row).__name__}")
+        problem = check_record(row.get("id"), row.get("problem"), row.get("answer"), line.where)
         if problem.id in seen:
-            raise DataError(f"{where}: duplicate id {problem.id!r} (first on line {seen[problem.id]})")
-        seen[problem.id] = line_no
+            raise DataError(f"{line.where}: duplicate id {problem.id!r} (first on line {seen[problem.id]})")
+        seen[problem.id] = line.number
         problems.append(problem)
     if not problems:
         raise DataError(f"{path}: holds no problems")
@@ -199,7 +182,8 @@ def template_reads_thinking(tokenizer) -> bool:
 
 
 def render_prompt(tokenizer, question: str, prompt_format: str, enable_thinking: str = "auto") -> str:
-    """The prompt text for one problem.
+    """The prompt text for one problem: the user turn of the training data (``abc_grpo_verl.data.prompt_messages``),
+    in the chat format `prompt_format` asks for.
 
     ``auto`` applies the tokenizer's chat template when it has one, so a model is asked in the format it was trained
     on (verl's rollout applies the same template); for Qwen3 tokenizers this gives exactly the paper's ChatML string,
@@ -211,14 +195,12 @@ def render_prompt(tokenizer, question: str, prompt_format: str, enable_thinking:
     value needs the chat template: with ``chatml``, or a tokenizer without a template, it is a DataError.
     """
     kwargs = template_kwargs(prompt_format, enable_thinking)
-    content = f"{INSTRUCTION} {question}"
     if uses_chat_template(tokenizer, prompt_format):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **kwargs
-        )
+        return tokenizer.apply_chat_template(prompt_messages(question), tokenize=False, add_generation_prompt=True,
+                                             **kwargs)
     if kwargs:
         raise DataError(
             f"--enable-thinking {enable_thinking}: the tokenizer has no chat template, so the prompt is the paper's "
             "ChatML and there is nothing to pass enable_thinking to; leave --enable-thinking at auto"
         )
-    return CHATML.format(content=content)
+    return CHATML.format(content=prompt_content(question))

@@ -14,6 +14,7 @@
 """Reports: ``results.json`` (every sample's record, text-free), ``results.md`` (Table 2 layout, then intervals and
 paired comparisons) and ``passk.png``."""
 
+import io
 import json
 from pathlib import Path
 
@@ -22,6 +23,14 @@ from .samples import write_atomic
 from .uncertainty import STATISTICS
 
 AVERAGE = "Average"
+
+
+def write_figure(path: Path, fig) -> None:
+    """Save a matplotlib figure as PNG atomically (see `write_atomic`): a plot is rewritten on every rerun, maybe by
+    several processes sharing the output directory."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    write_atomic(path, buffer.getvalue())
 
 
 def write_json(path: Path, results: dict) -> None:
@@ -159,5 +168,5 @@ def write_plot(path: Path, results: dict) -> None:
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("solid: unbiased estimator (Chen et al.), dashed: first k samples (the paper's)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig)
     plt.close(fig)

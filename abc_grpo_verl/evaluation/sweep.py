@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import LABEL, ModelError, ModelSpec, detect_model
+from .report import write_figure
 from .samples import write_atomic
 
 STEP_DIR = re.compile(r"global_step_(\d+)")
@@ -158,5 +159,5 @@ def write_plot(path: Path, rows: list[dict]) -> None:
     axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle(f"bands: {100 * rows[0]['ci_level']:g}% bootstrap CI over problems", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig)
     plt.close(fig)

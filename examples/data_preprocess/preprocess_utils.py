@@ -24,10 +24,12 @@ Every script writes rows in the layout verl's ``RLHFDataset`` and reward manager
 ``extra_info`` has the same keys in every script on purpose: verl concatenates its ``data.train_files`` with
 ``datasets.concatenate_datasets``, which refuses files whose columns differ (GSM8K + MATH in one run).
 
-Every record is checked before it becomes a row: its problem must be non-empty text, its ground truth text or a
-number that the reward accepts (``abc_grpo_verl.reward.ground_truth_problem``), never null, empty, a list or the
-text 'None'. A bad record stops the script with the file, the line and the field; ``--skip-bad-rows`` leaves bad
-records out instead and reports how many, and the first few, on stderr.
+Every record is checked before it becomes a row, by the rules the evaluation applies to its benchmarks
+(``abc_grpo_verl.data``): its problem must be non-empty text, its ground truth text or a number that the reward
+accepts (``abc_grpo_verl.reward.ground_truth_problem``), never null, empty, a list or the text 'None'; a number that
+is an integer is written as that integer (27.0 -> "27"). The prompt and the JSONL reader are the evaluation's too. A
+bad record stops the script with the file, the line and the field; ``--skip-bad-rows`` leaves bad records out
+instead and reports how many, and the first few, on stderr.
 """
 
 import argparse
@@ -41,12 +43,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from abc_grpo_verl.reward import ground_truth_problem
+from abc_grpo_verl.data import (
+    BadValueError,
+    describe_json_error,
+    ground_truth_text,
+    parse_jsonl,
+    problem_text,
+    prompt_messages,
+    read_utf8,
+)
 
-# The paper's instruction (arXiv 2601.03895; the authors' configs pass it as `system_prompt`).
-INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 ABILITY = "math"
 INPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
+# What JSON counts as whitespace between values (str.isspace would also pass U+2028 and others).
+JSON_WHITESPACE = " \t\n\r"
 # How many bad rows an error or a --skip-bad-rows report lists one by one.
 BAD_ROWS_LISTED = 5
 
@@ -93,26 +103,22 @@ def text_field(record: dict[str, Any], field: str) -> str:
     not text or blank."""
     if field not in record:
         raise BadRowError(f"field {field!r} is missing")
-    value = record[field]
-    if value is None:
-        raise BadRowError(f"field {field!r} is null")
-    if not isinstance(value, str):
-        raise BadRowError(f"field {field!r} is of type {type(value).__name__} ({value!r:.80}), not text")
-    if not value.strip():
-        raise BadRowError(f"field {field!r} is empty")
-    return value.strip()
+    try:
+        return problem_text(record[field]).strip()
+    except BadValueError as error:
+        raise BadRowError(f"field {field!r} {error}") from None
 
 
 def ground_truth(value: Any, source: str) -> str:
-    """`value` as the ground-truth text the reward compares against; BadRowError when it cannot be one, by the
-    reward's own rule (``ground_truth_problem``: null, empty, not text or a number, the text 'None').
+    """`value` as the ground-truth text the reward compares against (``abc_grpo_verl.data.ground_truth_text``);
+    BadRowError when it cannot be one (null, empty, not text or a number, the text 'None').
 
     `source` says where the value came from in the record, for the message: "field 'answer'", ...
     """
-    problem = ground_truth_problem(value)
-    if problem is not None:
-        raise BadRowError(f"{source} {problem}")
-    return str(value).strip()
+    try:
+        return ground_truth_text(value)
+    except BadValueError as error:
+        raise BadRowError(f"{source} {error}") from None
 
 
 def answer_field(record: dict[str, Any], field: str) -> str:
@@ -122,26 +128,23 @@ def answer_field(record: dict[str, Any], field: str) -> str:
     return ground_truth(record[field], f"field {field!r}")
 
 
-def make_prompt(problem: str) -> list[dict[str, str]]:
-    """The chat prompt for one problem: a single user turn, instruction first (as the paper's evaluation)."""
-    return [{"role": "user", "content": f"{INSTRUCTION} {problem.strip()}"}]
-
-
 def make_row(spec: OutputSpec, source: SourceRecord) -> dict[str, Any]:
     """One verl-schema row from one source record; BadRowError when the record cannot be one."""
     if source.unreadable is not None:
         raise BadRowError(source.unreadable)
     if not isinstance(source.record, dict):
-        raise BadRowError(f"the record is of type {type(source.record).__name__} ({source.record!r:.80}), not an object "
-                          "with fields")
+        raise BadRowError(f"the record is of type {type(source.record).__name__} ({source.record!r:.80}), not an "
+                          "object with fields")
     problem, truth, solution = spec.convert(source.record)
     return {
         "data_source": spec.repo,
-        "prompt": make_prompt(problem),
+        "prompt": prompt_messages(problem),
         "ability": ABILITY,
         "reward_model": {"style": "rule", "ground_truth": truth},
         "extra_info": {"split": spec.split, "index": source.index, "question": problem, "solution": solution},
     }
+
+
 def read_local_records(path: Path) -> list[SourceRecord]:
     """Records from a local .parquet, .jsonl or .json file (a JSON array, or one object per line), each with its
     place in the file. A line that is not valid JSON is a record that make_row refuses, so it can be skipped."""
@@ -156,49 +159,47 @@ def read_local_records(path: Path) -> list[SourceRecord]:
         return [SourceRecord(f"{path} record {index}", index, record) for index, record in enumerate(table.to_pylist())]
     if suffix not in (".json", ".jsonl"):
         raise ValueError(f"--input {path}: unsupported file type {suffix!r}; valid: {', '.join(INPUT_SUFFIXES)}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")  # a leading byte-order mark is allowed
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); convert the file to "
-                         "UTF-8") from error
+    text = read_utf8(path)
     if suffix == ".json" and text.lstrip().startswith("["):
         return json_array_records(text, path)
     # the stdlib, not pandas: pandas would turn numeric-looking answers ("72") into numbers
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            where = f"{path}:{number}"
-            try:
-                records.append(SourceRecord(where, len(records), json.loads(line)))
-            except json.JSONDecodeError as error:
-                unreadable = f"not valid JSON ({error.msg} at column {error.colno})"
-                records.append(SourceRecord(where, len(records), None, unreadable))
-    return records
+    return [SourceRecord(line.where, index, line.value, line.error)
+            for index, line in enumerate(parse_jsonl(text, path))]
 
 
 def json_array_records(text: str, path: Path) -> list[SourceRecord]:
-    """The items of a JSON array, each with the line it starts on."""
+    """The items of the JSON array `text`, each with the line it starts on. Anything json.loads would refuse (a
+    missing, doubled or trailing comma, an unclosed array, text after it) is a ValueError naming the line."""
     decoder = json.JSONDecoder()
+
+    def skip_whitespace(position: int) -> int:
+        while position < len(text) and text[position] in JSON_WHITESPACE:
+            position += 1
+        return position
+
+    def line_of(position: int) -> int:
+        return text.count("\n", 0, position) + 1
+
     records = []
+    position = skip_whitespace(text.index("[") + 1)
     try:
-        position = text.index("[") + 1
-        while True:
-            while text[position].isspace() or (records and text[position] == ","):
-                position += 1
+        while text[position] != "]" or records:  # "]" right after "[" is an empty array
+            record, end = decoder.raw_decode(text, position)
+            records.append(SourceRecord(f"{path}:{line_of(position)}", len(records), record))
+            position = skip_whitespace(end)
             if text[position] == "]":
                 break
-            line = text.count("\n", 0, position) + 1
-            record, position = decoder.raw_decode(text, position)
-            records.append(SourceRecord(f"{path}:{line}", len(records), record))
+            if text[position] != ",":
+                raise ValueError(f"{path}:{line_of(position)}: not valid JSON (expected ',' or ']' after the item "
+                                 f"of line {line_of(end)}, found {text[position]!r})")
+            # An item must follow the comma: raw_decode refuses a second ',' or a ']' (a trailing comma).
+            position = skip_whitespace(position + 1)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno})") from error
+        raise ValueError(f"{path}:{error.lineno}: {describe_json_error(error)}") from None
     except IndexError:
         raise ValueError(f"{path}: not valid JSON (the array is never closed)") from None
-    if text[position + 1:].strip():
-        line = text.count("\n", 0, position) + 1
-        raise ValueError(f"{path}:{line}: not valid JSON (text after the array's closing bracket)")
+    if text[position + 1:].strip(JSON_WHITESPACE):
+        raise ValueError(f"{path}:{line_of(position)}: not valid JSON (text after the array's closing bracket)")
     return records
 
 
@@ -208,7 +209,7 @@ def load_hub_records(spec: OutputSpec) -> list[SourceRecord]:
 
     try:
         records = datasets.load_dataset(spec.repo, spec.config, split=spec.split).to_list()
-    except Exception as error:  # noqa: BLE001 - network, auth and cache errors all get the same advice
+    except Exception as error:  # network, auth and cache errors all get the same advice
         raise ValueError(
             f"{spec.repo} ({spec.config or 'default'}, {spec.split}): cannot load from the Hugging Face hub "
             f"({type(error).__name__}: {error}); offline, pass a local copy with --input {spec.name}=PATH"

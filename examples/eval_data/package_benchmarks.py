@@ -31,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from abc_grpo_verl.evaluation.data import DataError, check_record, json_rows, read_benchmark_file
+from abc_grpo_verl.data import read_jsonl
+from abc_grpo_verl.evaluation.data import DataError, check_record, read_benchmark_file
+from abc_grpo_verl.reward import extract_final_answer
 
 REPOSITORY = "https://github.com/chi2liu/ABC-GRPO"
 COMMIT = "c40bbafd9ef1a0983b562527f6e813ca13188f1f"
@@ -39,20 +41,16 @@ MANIFEST = "sources.json"
 
 
 def _gsm8k_answer(text: object) -> object:
-    # GSM8K's answer is the worked solution ending in "#### <number>"; the number may have thousands commas.
-    if not isinstance(text, str) or text.count("####") != 1:
-        return None  # check_record then names the field
-    return text.split("####")[1].strip().replace(",", "")
+    # GSM8K's answer is the worked solution ending in "#### <number>": the reward's own reading of it (the number,
+    # thousands commas removed), so the ground truth is what the reward would extract from the reference solution.
+    if not isinstance(text, str):
+        return text  # check_record then names the field
+    return extract_final_answer(text, "gsm8k")
 
 
 def _aime_answer(value: object) -> object:
     # AIME answers are integers 0..999 that the answer sheet writes with three digits ("025"); the value is 25.
     return str(int(value)) if isinstance(value, str) and value.strip().isdigit() else value
-
-
-def _integral_float(value: object) -> object:
-    # AMC 2023 answers are stored as floats (27.0); all are integers.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ CONVERSIONS = {
                          "answer: leading zeros dropped ('025' -> '25')"),
     "aime25": Conversion("aime25.jsonl", "AIME 2025 I and II", "id", "problem", lambda r: r.get("answer"),
                          "answer: integer written as a string"),
-    "amc23": Conversion("amc23.jsonl", "AMC 2023", "id", "problem", lambda r: _integral_float(r.get("answer")),
+    "amc23": Conversion("amc23.jsonl", "AMC 2023", "id", "problem", lambda r: r.get("answer"),
                         "answer: integral float written as an integer ('27.0' -> '27')"),
     "math500": Conversion("math500.jsonl", "MATH-500 (Lightman et al. 2023)", "unique_id", "problem",
                           lambda r: r.get("answer"), "none (answers kept verbatim, LaTeX included)"),
@@ -86,9 +84,13 @@ def convert(name: str, source_dir: Path) -> tuple[bytes, dict]:
     path = source_dir / conversion.source
     raw = path.read_bytes()
     lines = []
-    for _, where, row in json_rows(path):
+    for line in read_jsonl(path):
+        where = f"{line.where} (fields {conversion.id_field!r}, {conversion.problem_field!r}, 'answer')"
+        if not isinstance(line.value, dict):
+            raise DataError(f"{where}: {line.error or 'not a JSON object'}")
+        row = line.value
         problem = check_record(row.get(conversion.id_field), row.get(conversion.problem_field), conversion.answer(row),
-                               f"{where} (fields {conversion.id_field!r}, {conversion.problem_field!r}, 'answer')")
+                               where)
         record = {"id": problem.id, "problem": problem.problem, "answer": problem.answer}
         lines.append(json.dumps(record, ensure_ascii=False) + "\n")
     output = "".join(lines).encode("utf-8")

@@ -27,7 +27,8 @@ and network access once. The sources are the ones the paper cites (plus MATH-500
 
 Column names differ between these datasets (``problem`` or ``question``; ``id``, ``unique_id`` or none), so each
 row's fields are looked up by the candidates below; a dataset without any of them fails with the columns it has,
-and a row whose problem or answer is missing, empty or not a scalar fails with the dataset, row and field.
+and a row whose problem or answer is missing, empty, not a scalar or the text of a null ("None") fails with the
+dataset, row and field.
 """
 
 import argparse
@@ -70,7 +71,8 @@ def normalize_rows(rows: list[dict], where: str, id_prefix: str) -> list[dict]:
     """Rows of one dataset split -> ``{"id", "problem", "answer"}`` records.
 
     Rows without an id column get ``<id_prefix>-<1-based row number>``; every row goes through the loader's own
-    ``check_record`` (so 27.0 becomes "27", and a null, empty or list-valued field is a DataError naming the row).
+    ``check_record`` (so 27.0 becomes "27", and a null, empty, list-valued or "None" field is a DataError naming the
+    row).
     """
     if not rows:
         raise ValueError(f"{where}: no rows")
