@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from abc_grpo_verl.data import INSTRUCTION
+from abc_grpo_verl.problems import INSTRUCTION
 from abc_grpo_verl.evaluation import sweep
 from abc_grpo_verl.evaluation.backends import (
     BACKENDS,

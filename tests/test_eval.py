@@ -25,7 +25,7 @@ import torch
 from huggingface_hub import HfApi
 
 from abc_grpo_verl import eval as eval_cli
-from abc_grpo_verl.data import INSTRUCTION
+from abc_grpo_verl.problems import INSTRUCTION
 from abc_grpo_verl.evaluation import backends
 from abc_grpo_verl.evaluation.backends import (
     BackendError,

@@ -15,7 +15,7 @@
 
 Module map: `data` (packaged and user benchmark files, the prompt's chat format; the files themselves in
 `benchmarks/`; the row rules, JSONL reader and prompt text it shares with the training-data scripts are
-`abc_grpo_verl.data`),
+`abc_grpo_verl.problems`),
 `checkpoint` (what --model is; verl FSDP merge), `backends` (vLLM and Hugging Face generation, per-sample seeds),
 `samples` (resumable per-sample JSONL, atomic writes), `metrics` (Avg@k, Pass@k, cons@k), `uncertainty` (bootstrap
 intervals and paired differences), `report` (results.json, results.md, passk.png), `sweep` (--run: checkpoints

@@ -16,7 +16,7 @@
 A benchmark is a JSONL file: one JSON object per line with ``id`` (string or integer, unique), ``problem``
 (non-empty string) and ``answer`` (text or a finite number that the reward accepts as a ground truth: not empty,
 not "None", "null" or "nan"). The rules, the reader and the prompt are the training-data scripts' own
-(``abc_grpo_verl.data``). The package ships AIME 2024, AIME 2025,
+(``abc_grpo_verl.problems``). The package ships AIME 2024, AIME 2025,
 AMC 2023, MATH-500 and GSM8K test in this format (``benchmarks/``, see its README for source and license);
 ``--data-dir`` adds or overrides files by name (``<data-dir>/<name>.jsonl``).
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # DataError is the shared one, so that errors raised by the shared reader and rules reach the CLI's handler.
-from abc_grpo_verl.data import (
+from abc_grpo_verl.problems import (
     BadValueError,
     DataError,
     ground_truth_text,
@@ -75,7 +75,7 @@ def check_record(problem_id: object, problem: object, answer: object, where: str
     """One benchmark row, validated and normalised; a DataError that names `where` and the field otherwise.
 
     Used by the loader and by both scripts that write benchmark files. The problem and the answer follow the rules
-    the training-data scripts follow (``abc_grpo_verl.data``): the answer is what the reward accepts as a ground
+    the training-data scripts follow (``abc_grpo_verl.problems``): the answer is what the reward accepts as a ground
     truth, so no null, list, empty value or text "None" can become one (``\\boxed{None}`` would match "None").
     """
     for field, value in zip(REQUIRED_FIELDS, (problem_id, problem, answer), strict=True):
@@ -182,7 +182,7 @@ def template_reads_thinking(tokenizer) -> bool:
 
 
 def render_prompt(tokenizer, question: str, prompt_format: str, enable_thinking: str = "auto") -> str:
-    """The prompt text for one problem: the user turn of the training data (``abc_grpo_verl.data.prompt_messages``),
+    """The prompt text for one problem: the user turn of the training data (``abc_grpo_verl.problems.prompt_messages``),
     in the chat format `prompt_format` asks for.
 
     ``auto`` applies the tokenizer's chat template when it has one, so a model is asked in the format it was trained

@@ -25,7 +25,7 @@ Every script writes rows in the layout verl's ``RLHFDataset`` and reward manager
 ``datasets.concatenate_datasets``, which refuses files whose columns differ (GSM8K + MATH in one run).
 
 Every record is checked before it becomes a row, by the rules the evaluation applies to its benchmarks
-(``abc_grpo_verl.data``): its problem must be non-empty text, its ground truth text or a number that the reward
+(``abc_grpo_verl.problems``): its problem must be non-empty text, its ground truth text or a number that the reward
 accepts (``abc_grpo_verl.reward.ground_truth_problem``), never null, empty, a list or the text 'None'; a number that
 is an integer is written as that integer (27.0 -> "27"). The prompt and the JSONL reader are the evaluation's too. A
 bad record stops the script with the file, the line and the field; ``--skip-bad-rows`` leaves bad records out
@@ -43,7 +43,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from abc_grpo_verl.data import (
+from abc_grpo_verl.problems import (
     BadValueError,
     describe_json_error,
     ground_truth_text,
@@ -110,7 +110,7 @@ def text_field(record: dict[str, Any], field: str) -> str:
 
 
 def ground_truth(value: Any, source: str) -> str:
-    """`value` as the ground-truth text the reward compares against (``abc_grpo_verl.data.ground_truth_text``);
+    """`value` as the ground-truth text the reward compares against (``abc_grpo_verl.problems.ground_truth_text``);
     BadRowError when it cannot be one (null, empty, not text or a number, the text 'None').
 
     `source` says where the value came from in the record, for the message: "field 'answer'", ...
