@@ -756,11 +756,12 @@ def test_the_reward_benchmark_reports_every_scenario(tmp_path):
                "--threads", "4", "--out", str(tmp_path)]
     subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
     rows = {row["scenario"]: row for row in json.loads((tmp_path / "reward.json").read_text())["rows"]}
-    assert list(rows) == ["repeated", "repeated + 5% refused", "varied", "varied + 5% refused", "varied + 5% slow"]
-    assert [row["answers"] for row in rows.values()] == [200, 200, 20, 20, 20]
+    assert list(rows) == ["repeated", "repeated + 5% refused", "varied", "varied + 5% refused", "varied + 5% costly",
+                          "varied + 5% slow", "varied + 5% not recognised"]
+    assert [row["answers"] for row in rows.values()] == [200, 200, 20, 20, 20, 20, 20]
     assert rows["repeated"]["ratio_to_batch"] == rows["varied"]["ratio_to_batch"] == 1.0
     assert all(row["grades_per_s"] > 0 and row["changed"] == 0 for row in rows.values())
-    assert "| varied + 5% slow | 20 |" in (tmp_path / "reward.md").read_text()
+    assert "| varied + 5% not recognised | 20 |" in (tmp_path / "reward.md").read_text()
 
 
 def test_the_reward_benchmark_names_a_bad_flag():
