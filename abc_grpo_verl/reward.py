@@ -68,8 +68,9 @@ logger = logging.getLogger(__name__)
 
 # `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
 BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals.
-GSM8K_ANSWER = re.compile(r"####\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
+# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals, and a dollar
+# sign before it ("#### $18", plain or escaped), as models write amounts of money.
+GSM8K_ANSWER = re.compile(r"####\s*(?:\\?\$\s*)?(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
 # Per parse/verify call, in a worker's main thread (math-verify's own default).
 MATH_VERIFY_TIMEOUT_S = 5
 # Answers longer than this are graded wrong without parsing. Real final answers are far shorter; a long one could

@@ -56,6 +56,8 @@ EXTRACTION = [
     ("She has 3 + 4 = 7 apples.\n#### 7", GSM8K, "7"),
     ("#### 1,234", GSM8K, "1234"),
     ("#### -3.5", GSM8K, "-3.5"),
+    ("3 * 6 = $18.\n#### $18", GSM8K, "18"),
+    ("#### \\$ 1,200.50", GSM8K, "1200.50"),
     ("#### 5\nOn reflection, #### 6", GSM8K, "6"),
     ("#### 5 but formatted \\boxed{6}", GSM8K, "6"),
     ("#### 7", MATH, None),
@@ -671,6 +673,59 @@ def test_graded_from_16_threads_the_reward_agrees_with_math_verify():
     with ThreadPoolExecutor(16) as threads:
         assert list(threads.map(lambda pair: grade_answer(*pair), pairs)) == expected
     assert 30 < sum(expected) < len(pairs) - 30  # both verdicts well represented
+
+
+# Realistic responses (tests/fixtures/reward_responses.jsonl, written for this test in the style of model outputs),
+# each with a hand label: is the response's final answer right? Where this reward's verdict differs from the label,
+# the note of the row, and why (docs/reward.md has the same list).
+DIFFERS_FROM_LABEL = {
+    "right but not boxed": "only a boxed answer counts (the recipes ask for one)",
+    "right but neither boxed nor after ####": "only a boxed or '####' answer counts on GSM8K",
+    "the original DAPO 'Answer:' line, no box": "only a boxed answer counts (the DAPO script drops that instruction)",
+    "an inequality for an interval": "math-verify compares a relation with an interval only if asked to",
+    "a percentage for a fraction": "math-verify does not parse a boxed '50\\%'",
+    "a percentage for its number": "math-verify does not parse a boxed '10\\%'",
+    "hedging between two boxes": "the last box counts",
+}
+# Rows where math-verify, called directly on the whole response, gives another verdict than this reward.
+DIFFERS_FROM_MATH_VERIFY = {
+    "right but not boxed": "math-verify takes the last number of the text",
+    "right but neither boxed nor after ####": "math-verify takes the last number of the text",
+    "the original DAPO 'Answer:' line, no box": "math-verify takes the last number of the text",
+    "cut off inside the box": "math-verify takes the 45 of the text before the cut box",
+    "hedging between two boxes": "math-verify reads '2 or 3' as the set {2, 3}",
+}
+
+
+def test_realistic_responses_agree_with_math_verify_and_verls_scorers():
+    """This reward against the hand labels, against math-verify called directly on the whole response (its own
+    extraction, as verl's math_verify scorer calls it), and against verl's default scorer for the row's data source
+    (math_reward for MATH, gsm8k for GSM8K, math_dapo for DAPO and AIME): every disagreement is one listed above."""
+    from verl.utils.reward_score import default_compute_score
+
+    rows = [json.loads(line) for line in (FIXTURES / "reward_responses.jsonl").read_text().splitlines()]
+    assert len(rows) >= 70 and len({row["note"] for row in rows}) == len(rows)
+    verdicts = {"label": [], "reward": [], "math_verify": [], "verl": []}
+    for row in rows:
+        source, response, truth = row["data_source"], row["response"], row["ground_truth"]
+        verdicts["label"].append(row["correct"])
+        verdicts["reward"].append(compute_score(data_source=source, solution_str=response, ground_truth=truth)["acc"])
+        gold, predicted = math_verify.parse(f"\\boxed{{{truth}}}"), math_verify.parse(response)
+        verdicts["math_verify"].append(bool(gold and predicted and math_verify.verify(gold, predicted)))
+        verl_score = default_compute_score(source, response, truth)  # math_dapo: a dict, -1.0 when wrong
+        verdicts["verl"].append((verl_score["score"] if isinstance(verl_score, dict) else verl_score) > 0)
+
+    def differing(grader):
+        return {row["note"] for row, ours, theirs in zip(rows, verdicts["reward"], verdicts[grader], strict=True)
+                if ours != theirs}
+
+    assert differing("label") == set(DIFFERS_FROM_LABEL)
+    assert differing("math_verify") == set(DIFFERS_FROM_MATH_VERIFY)
+    # verl's string-matching scorers miss most equivalent forms; where verl is right and this reward is not:
+    verl_only = {row["note"] for row, label, ours, verl in zip(rows, verdicts["label"], verdicts["reward"],
+                                                               verdicts["verl"], strict=True) if verl == label != ours}
+    assert verl_only == {"the original DAPO 'Answer:' line, no box", "a percentage for its number"}
+    assert sum(label == verl for label, verl in zip(verdicts["label"], verdicts["verl"], strict=True)) == 43
 
 
 class CharTokenizer:
