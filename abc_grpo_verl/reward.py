@@ -326,12 +326,15 @@ def _power(base: _Size, exponent: _Size) -> _Size:
     if not exponent.rational:  # 2^x, e^{i\pi}: nothing to compute
         return _Size(digits=base.digits + exponent.digits)
     # The exponent's numerator bounds the work: sympy raises the base's numerator and denominator to it (p/q: to
-    # p, then takes a root), or expands a sum to that power. Bases 0, 1 and -1 have 0 digits.
+    # p, then takes a root), or expands a sum to that power. Bases 0, 1 and -1 have 0 digits. A number, a product or
+    # a root is raised at once, in big-integer code no signal interrupts ((2x)^{10^9} holds 2^{10^9}); a sum with a
+    # symbolic or irrational term stays unexpanded until a comparison expands it, term by term, in Python code that
+    # math-verify's timeout interrupts: its coefficients' digits make it costly (its terms), not refused.
     work = _magnitude(exponent)
     integral = exponent.exact is not None and exponent.exact.denominator == 1
     terms = _expanded_terms(base.terms, work) if integral else 1
     digits = work * base.digits if base.digits else 0.0
-    if digits > MAX_EXACT_DIGITS:
+    if digits > MAX_EXACT_DIGITS and (base.rational or base.terms == 1):
         raise _OverBudget
     if base.exact is not None and integral and digits <= EXACT_DIGITS and (base.exact or exponent.exact >= 0):
         return _rational(base.exact ** int(exponent.exact))
@@ -392,6 +395,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _TOKEN = re.compile(rf"{_NUMBER.pattern}|\*\*|\\[A-Za-z]+|\\.|\S")
 _DECIMAL_POINT = {f".{digit}" for digit in "0123456789"}
 _SPACING = frozenset({"\\,", "\\;", "\\:", "\\!", "\\ ", "\\quad", "\\qquad", "~", "'", "|", "\\|", "\\lvert",
+                      "\\limits", "\\nolimits",
                       "\\rvert", "\\vert", "\\displaystyle", "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl",
                       "\\Bigr", "\\big", "\\Big", "\\biggl", "\\biggr", "$", "\\mathrm", "\\mathbf", "\\mathit",
                       "\\boldsymbol", "\\mathbb", "\\mathcal"})
@@ -581,9 +585,9 @@ def grading_cost(text: str) -> GradingCost:
     """How comparing `text` would make sympy work, estimated from the text alone in microseconds.
 
     REFUSED: an exact rational of more than MAX_EXACT_DIGITS digits (``9^{9^{9}}``, ``(10^6)!``, ``\\Gamma(10^9)``,
-    ``\\binom{10^9}{10^8}``, ``(x+1)^{10^6}``'s coefficients), or nesting past MAX_READING_DEPTH, which the estimate
+    ``\\binom{10^9}{10^8}``, the 2^{10^7} in ``(2x)^{10^7}``), or nesting past MAX_READING_DEPTH, which the estimate
     does not read to the end (so that it never meets Python's recursion limit).
-    COSTLY: an expansion of more than MAX_EXPANDED_TERMS terms (``(x+1)^{100}``, ``(1+\\sqrt{2})^{500}``), a power of a
+    COSTLY: an expansion of more than MAX_EXPANDED_TERMS terms (``(x+1)^{100}``, ``(1+\\sqrt{2})^{10^9}``), a power of a
     symbol or irrational past MAX_SYMBOLIC_EXPONENT (``e^{10^{10}}``), a sum, product, integral or limit, or brackets
     nested more than COSTLY_NESTING deep. ORDINARY: the rest, which the estimate lets through generously (what it does
     not understand counts as a symbol), under math-verify's own timeouts and the worker's deadline.
