@@ -930,6 +930,8 @@ def compute_score(
 
     Raises:
         WorkerStartError: no grading worker process can be started (no answer is graded without one).
+        ValueError: the environment variable WORKER_MEMORY_ENV is set to something other than a whole number of MiB
+            (0, or at least MIN_WORKER_MEMORY_MB).
     """
     predicted = extract_final_answer(solution_str, data_source)
     problem = ground_truth_problem(ground_truth)

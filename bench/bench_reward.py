@@ -13,7 +13,7 @@
 # limitations under the License.
 """Reward throughput: grades per second from many threads, on ordinary answers and with 5% pathological ones.
 
-    python bench/bench_reward.py                                   # 16 threads, 3 rounds, about 6 minutes
+    python bench/bench_reward.py                                   # 16 threads, 3 rounds, about 10 minutes
     python bench/bench_reward.py --answers 400 --baseline verl     # also verl's own math_verify scorer
     PYTHONPATH=/path/to/older/checkout python bench/bench_reward.py  # an older abc_grpo_verl.reward
 
