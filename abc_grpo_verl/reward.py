@@ -22,22 +22,27 @@ The promise, wherever ``compute_score`` is called (main thread, verl's reward th
 daemonic processes): no answer can stall the process or another answer's grade, and an answer's grade depends on
 that answer alone. docs/reward.md has the measured costs. How:
 
-- **Cheap refusal first.** Some short answers make sympy work for minutes or for good (``9^{9^{9^{9}}}``,
-  ``(10^9)!``, ``(x+1)^{10^5}``), and a big-integer computation holds the GIL, so in-process it would freeze every
-  thread. ``exceeds_grading_budget`` estimates, without sympy, the size of the exact numbers and expansions an
-  answer implies; past the budget the answer is compared as text only (whitespace ignored), in microseconds.
-- **Grading in worker processes.** Everything else is graded by math-verify in one of ``WORKER_PROCESSES`` child
-  processes, each an independent ``python`` started with ``subprocess`` (which daemonic processes may do, unlike
-  ``multiprocessing``), running math-verify in its main thread, where math-verify's own signal timeout works. A
-  worker grades one answer at a time; the answer's deadline (``TASK_DEADLINE_S``) starts when the worker receives
-  it, not while it waits for a free worker. A worker that misses the deadline (stuck in C code that no signal
-  interrupts) is killed alone, its answer counted wrong; nothing else was queued on it. A fresh worker replaces it.
+- **A cost estimate first.** Some short answers make sympy work for minutes or for good (``9^{9^{9^{9}}}``,
+  ``(10^9)!``), and a big-integer computation holds the GIL and ignores signals, so in-process it would freeze every
+  thread and no timeout could stop it. ``grading_cost`` reads an answer without sympy, in microseconds, and sorts it:
+  *refused* when it implies an exact number past the budget (or nests too deep to read): compared as text only
+  (whitespace ignored); *costly* when sympy's work on it may be large but runs in interruptible Python code (big
+  expansions, sums, integrals, limits, deep nesting): math-verify with a 1 s timeout per call; otherwise *ordinary*:
+  math-verify with its own 5 s timeouts.
+- **Grading in worker processes.** Everything not refused is graded by math-verify in one of ``WORKER_PROCESSES``
+  child processes, each an independent ``python`` started with ``subprocess`` (which daemonic processes may do,
+  unlike ``multiprocessing``), running math-verify in its main thread, where math-verify's own signal timeout works.
+  A worker grades one answer at a time; the answer's deadline starts when the worker receives it, not while it waits
+  for a free worker. A worker that misses the deadline (stuck in C code that no signal interrupts) is killed alone,
+  its answer counted wrong; nothing else was queued on it. A fresh worker replaces it. Workers limit their CPU time
+  and memory, a failed start is retried with backoff, and every worker is killed when the process exits.
 - **Bad ground truths score nothing.** A ground truth that is None, NaN, empty, a container or the text of a null
   ("None", "nan", ...) is what a broken data row leaves; ``compute_score`` scores 0.0 against it, with a warning.
 """
 
 import atexit
 import contextlib
+import enum
 import json
 import logging
 import math
@@ -63,8 +68,9 @@ logger = logging.getLogger(__name__)
 
 # `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
 BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals.
-GSM8K_ANSWER = re.compile(r"####\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
+# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals, and a dollar
+# sign before it ("#### $18", plain or escaped), as models write amounts of money.
+GSM8K_ANSWER = re.compile(r"####\s*(?:\\?\$\s*)?(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
 # Per parse/verify call, in a worker's main thread (math-verify's own default).
 MATH_VERIFY_TIMEOUT_S = 5
 # Answers longer than this are graded wrong without parsing. Real final answers are far shorter; a long one could
@@ -74,25 +80,48 @@ MAX_ANSWER_CHARS = 1000
 # catches answers such as "1/2" that are not LaTeX.
 EXTRACTION_TARGETS = (LatexExtractionConfig(), ExprExtractionConfig())
 
-# The grading budget (see exceeds_grading_budget). Past it, math-verify would spend seconds to forever on one answer:
-# measured against the ground truth 3 on 2 loaded cores, 3^{200000} (95,425 digits) took 0.3 s, 7^{10^7} (8.5 million
-# digits) and 10^6! (5.6 million) over 5 s; (x+1)^{99} (100 terms) 0.6 s, (x+1)^{200} 0.3-0.8 s, (x+1)^{500} 1-2 s,
-# (x+1)^{900} and (x+y+1)^{200} (20,301 terms) over 5 s. Real answers stay far below both limits.
+# The grading budget (see grading_cost). Exact numbers: past MAX_EXACT_DIGITS, math-verify would spend seconds to
+# forever in big-integer C code that no timeout interrupts. Measured against the ground truth 3 on 2 loaded cores:
+# 3^{200000} (95,425 digits) 0.3 s; 7^{10^7} (8.5 million digits) and 10^6! (5.6 million) over 5 s. Refused.
 MAX_EXACT_DIGITS = 100_000  # digits of an exact rational sympy would compute
-MAX_EXPANDED_TERMS = 100  # terms of an integer power of a sum with a symbolic or irrational term, expanded
 # Rationals up to this many digits are carried exactly by the estimate (so 1^{10^9} and 2^{2^3} are known small);
 # larger ones by their size only. Arithmetic on them costs microseconds.
 EXACT_DIGITS = 400
+# Past these, sympy's work may be large but runs in Python code, which math-verify's timeout interrupts: the answer is
+# costly, graded with COSTLY_MATH_VERIFY_TIMEOUT_S. Against 3: (x+1)^{99} (100 terms) 0.1-0.6 s, (x+1)^{300} 0.3 s,
+# (x+y+1)^{200} (20,301 terms) over 5 s; yet (1+x)^{1000} against (x+1)^{1000}: 0.03 s.
+MAX_EXPANDED_TERMS = 100  # terms of an integer power of a sum with a symbolic or irrational term, expanded
+# |exponent| of a power of a symbol or an irrational number: sympy keeps x^{10^9} or e^{10^{10}} unevaluated, but
+# rounding it, integrating it or taking its limit does work that grows with the exponent (\lfloor e^{10^{10}}\rfloor
+# against 3: over 5 s).
+MAX_SYMBOLIC_EXPONENT = 1000
+# Bracket nesting: math-verify's LaTeX parser slows down steeply with it ({...} 10 deep: 0.9 s, 20 deep: over 5 s;
+# (...) 20 deep: 3.4 s), while the benchmarks' ground truths nest at most 4 deep. Past COSTLY_NESTING an answer is
+# costly. Past MAX_READING_DEPTH levels of brackets, fractions in fractions or exponents in exponents, the estimate
+# stops reading, so that it never meets Python's recursion limit, and refuses the answer.
+COSTLY_NESTING = 8
+MAX_READING_DEPTH = 50
 
 # Worker processes: how many, and how long an answer may take once its worker has it (gold parse, answer parse
-# and verify may each use MATH_VERIFY_TIMEOUT_S; the rest is room for a loaded machine). A worker's start (a few
-# seconds of imports on a small machine) is bounded by WORKER_START_TIMEOUT_S and charged to no answer.
+# and verify may each use the math-verify timeout; the rest is room for a loaded machine). A worker's start (a few
+# seconds of imports on a small machine) is bounded by WORKER_START_TIMEOUT_S and charged to no answer; a failed start
+# is tried WORKER_START_ATTEMPTS times in all, WORKER_START_BACKOFF_S apart, then twice that, ...
 WORKER_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+COSTLY_MATH_VERIFY_TIMEOUT_S = 1  # math-verify's timeout is a signal.alarm: whole seconds
 TASK_DEADLINE_S = 3 * MATH_VERIFY_TIMEOUT_S + 5
+COSTLY_TASK_DEADLINE_S = 3 * COSTLY_MATH_VERIFY_TIMEOUT_S + 5
 WORKER_START_TIMEOUT_S = 120
+WORKER_START_ATTEMPTS = 3
+WORKER_START_BACKOFF_S = 2.0
 # A worker also limits its own CPU time per answer, so that one whose parent died (and so cannot kill it) still
 # stops: the kernel ends it with SIGXCPU past this many CPU seconds on one answer.
 TASK_CPU_LIMIT_S = 2 * TASK_DEADLINE_S
+# A worker's address space (RLIMIT_AS) in MiB, from this environment variable (0: no limit). A worker needs about
+# 70 MiB. Past the limit an allocation fails with MemoryError, and that answer counts wrong; a worker whose peak
+# address space passed half its limit is replaced after the answer, so that nothing it kept can starve the next one.
+WORKER_MEMORY_ENV = "ABC_GRPO_REWARD_WORKER_MEMORY_MB"
+WORKER_MEMORY_MB = 2048
+MIN_WORKER_MEMORY_MB = 128
 
 # Ground truths that a broken data row leaves behind: str() of None / NaN, JSON's null.
 NULL_SPELLINGS = frozenset({"none", "null", "nan"})
@@ -176,32 +205,37 @@ def grade_answer(answer: str | None, ground_truth: str) -> bool:
     """Whether `answer` is mathematically equivalent to `ground_truth` according to math-verify.
 
     Never raises for a bad answer: a missing or over-long answer, a parse failure, a math-verify timeout, a missed
-    deadline or any other error counts as wrong, so a bad sample cannot stop training. An answer (or ground truth)
-    past the grading budget is compared as text, whitespace ignored. Everything else is graded in a worker process
-    (see the module docstring); WorkerStartError (a RuntimeError) when none can be started at all.
+    deadline, a worker out of memory or any other error counts as wrong, so a bad sample cannot stop training. An
+    answer (or ground truth) the grading budget refuses is compared as text, whitespace ignored; a costly one is
+    graded with math-verify's timeout cut to COSTLY_MATH_VERIFY_TIMEOUT_S; everything is graded in a worker process
+    (see the module docstring). WorkerStartError (a RuntimeError) when none can be started at all.
     """
     if answer is None or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
         return False
-    if exceeds_grading_budget(answer) or exceeds_grading_budget(ground_truth):
+    cost = max(grading_cost(answer), grading_cost(ground_truth))
+    if cost is GradingCost.REFUSED:
         logger.debug("answer %.200r or ground truth %.200r is past the grading budget; compared as text",
                      answer, ground_truth)
         return _without_whitespace(answer) == _without_whitespace(ground_truth)
-    return _workers().grade(answer, ground_truth)
+    return _workers().grade(answer, ground_truth, costly=cost is GradingCost.COSTLY)
 
 
 def _without_whitespace(text: str) -> str:
     return "".join(text.split())
 
 
-def _parse_and_verify(answer: str, ground_truth: str) -> bool:
-    """math-verify's verdict on `answer` against `ground_truth`, each call limited to MATH_VERIFY_TIMEOUT_S (so: in a
-    main thread only). Any failure, a timeout included, counts as wrong."""
+def _parse_and_verify(answer: str, ground_truth: str, timeout_s: int = MATH_VERIFY_TIMEOUT_S) -> bool:
+    """math-verify's verdict on `answer` against `ground_truth`, each call limited to `timeout_s` (so: in a main
+    thread only). Any failure, a timeout included, counts as wrong; a MemoryError outside math-verify (which counts
+    its own as a failed comparison) is raised, for the worker to retire."""
     try:
-        gold = parse(f"\\boxed{{{ground_truth}}}", EXTRACTION_TARGETS, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
-        predicted = parse(f"\\boxed{{{answer}}}", EXTRACTION_TARGETS, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+        gold = parse(f"\\boxed{{{ground_truth}}}", EXTRACTION_TARGETS, parsing_timeout=timeout_s)
+        predicted = parse(f"\\boxed{{{answer}}}", EXTRACTION_TARGETS, parsing_timeout=timeout_s)
         if not gold or not predicted:
             return False
-        return bool(verify(gold, predicted, timeout_seconds=MATH_VERIFY_TIMEOUT_S))
+        return bool(verify(gold, predicted, timeout_seconds=timeout_s))
+    except MemoryError:
+        raise
     except (Exception, TimeoutException):  # TimeoutException derives from BaseException
         logger.debug("math-verify failed on answer %r vs ground truth %r", answer, ground_truth, exc_info=True)
         return False
@@ -210,6 +244,14 @@ def _parse_and_verify(answer: str, ground_truth: str) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 # The grading budget: a cost estimate of an answer without sympy.
 # --------------------------------------------------------------------------------------------------------------
+
+
+class GradingCost(enum.IntEnum):
+    """How an answer is graded (see ``grading_cost``); a pair is graded as the costlier of its two sides."""
+
+    ORDINARY = 0  # math-verify with its own timeouts (MATH_VERIFY_TIMEOUT_S)
+    COSTLY = 1  # math-verify with COSTLY_MATH_VERIFY_TIMEOUT_S: large, interruptible work
+    REFUSED = 2  # compared as text: exact numbers past the budget, which no timeout could interrupt
 
 
 class _OverBudget(Exception):
@@ -284,12 +326,15 @@ def _power(base: _Size, exponent: _Size) -> _Size:
     if not exponent.rational:  # 2^x, e^{i\pi}: nothing to compute
         return _Size(digits=base.digits + exponent.digits)
     # The exponent's numerator bounds the work: sympy raises the base's numerator and denominator to it (p/q: to
-    # p, then takes a root), or expands a sum to that power. Bases 0, 1 and -1 have 0 digits.
+    # p, then takes a root), or expands a sum to that power. Bases 0, 1 and -1 have 0 digits. A number, a product or
+    # a root is raised at once, in big-integer code no signal interrupts ((2x)^{10^9} holds 2^{10^9}); a sum with a
+    # symbolic or irrational term stays unexpanded until a comparison expands it, term by term, in Python code that
+    # math-verify's timeout interrupts: its coefficients' digits make it costly (its terms), not refused.
     work = _magnitude(exponent)
     integral = exponent.exact is not None and exponent.exact.denominator == 1
     terms = _expanded_terms(base.terms, work) if integral else 1
     digits = work * base.digits if base.digits else 0.0
-    if digits > MAX_EXACT_DIGITS:
+    if digits > MAX_EXACT_DIGITS and (base.rational or base.terms == 1):
         raise _OverBudget
     if base.exact is not None and integral and digits <= EXACT_DIGITS and (base.exact or exponent.exact >= 0):
         return _rational(base.exact ** int(exponent.exact))
@@ -298,15 +343,13 @@ def _power(base: _Size, exponent: _Size) -> _Size:
 
 def _expanded_terms(terms: float, exponent: float) -> float:
     """The number of terms of a sum of `terms` terms raised to `exponent`, multinomially expanded:
-    C(exponent + terms - 1, terms - 1); refused past MAX_EXPANDED_TERMS."""
+    C(exponent + terms - 1, terms - 1) (inf past a float)."""
     if terms == 1 or exponent <= 1:
         return terms if exponent else 1
     if exponent > 1e15 or not math.isfinite(terms):
-        raise _OverBudget
+        return math.inf
     log_count = math.lgamma(exponent + terms) - math.lgamma(terms) - math.lgamma(exponent + 1)
-    if log_count > math.log(MAX_EXPANDED_TERMS):
-        raise _OverBudget
-    return math.exp(log_count)
+    return math.exp(log_count) if log_count < 700 else math.inf
 
 
 def _factorial(argument: _Size) -> _Size:
@@ -352,11 +395,16 @@ _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _TOKEN = re.compile(rf"{_NUMBER.pattern}|\*\*|\\[A-Za-z]+|\\.|\S")
 _DECIMAL_POINT = {f".{digit}" for digit in "0123456789"}
 _SPACING = frozenset({"\\,", "\\;", "\\:", "\\!", "\\ ", "\\quad", "\\qquad", "~", "'", "|", "\\|", "\\lvert",
+                      "\\limits", "\\nolimits",
                       "\\rvert", "\\vert", "\\displaystyle", "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl",
                       "\\Bigr", "\\big", "\\Big", "\\biggl", "\\biggr", "$", "\\mathrm", "\\mathbf", "\\mathit",
                       "\\boldsymbol", "\\mathbb", "\\mathcal"})
 _TEXT_COMMANDS = frozenset({"\\text", "\\textbf", "\\textit", "\\textrm", "\\mbox", "\\operatorname", "\\label"})
 _FRACTIONS = frozenset({"\\frac", "\\dfrac", "\\tfrac", "\\cfrac"})
+# Operators whose evaluation runs sympy's open-ended algorithms (summation, integration, limits): always costly. Their
+# subscript is a bound (computed), not part of a name.
+_CALCULUS = frozenset({"\\sum", "\\prod", "\\int", "\\iint", "\\iiint", "\\oint", "\\lim", "\\limsup",
+                       "\\liminf"})
 _BINOMIALS = frozenset({"\\binom", "\\dbinom", "\\tbinom"})
 _OPENING = {"{": "}", "(": ")", "[": "]", "\\{": "\\}", "\\lbrace": "\\rbrace", "\\langle": "\\rangle",
             "\\lfloor": "\\rfloor", "\\lceil": "\\rceil"}
@@ -372,12 +420,16 @@ class _Estimate:
     """A recursive-descent reading of LaTeX or plain math that computes the _Size of each subexpression.
 
     It only has to be generous, never exact: what it does not understand (relations, sets, intervals, text) it
-    reads as symbols or separators, and an answer it cannot read at all is left to math-verify and the deadline.
+    reads as symbols or separators. Reading raises _OverBudget at the first subexpression past the budget, and
+    notes in `costly` whether any is costly (see grading_cost).
     """
 
     def __init__(self, text: str):
         self.tokens = [token for token in _TOKEN.findall(text) if token not in _SPACING]
         self.position = 0
+        self.nesting = 0  # brackets
+        self.depth = 0  # recursion of the reading
+        self.costly = False
 
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -389,6 +441,9 @@ class _Estimate:
 
     def sequence(self, closing: str | None) -> _Size:
         """Expressions up to `closing` (None: the end), separated by whatever is not an operator (, = < ;)."""
+        nesting = self.nesting + (closing is not None)
+        self.costly |= nesting > COSTLY_NESTING
+        self.nesting, outer = nesting, self.nesting
         sizes = []
         while self.peek() is not None and self.peek() != closing:
             start = self.position
@@ -396,6 +451,7 @@ class _Estimate:
             if self.position == start:
                 self.take()  # a separator or a stray closing bracket
         self.take()
+        self.nesting = outer
         return sizes[0] if len(sizes) == 1 else _Size(digits=sum(size.digits for size in sizes))
 
     def sum(self) -> _Size:
@@ -411,11 +467,16 @@ class _Estimate:
             token = self.peek()
             if token in _PRODUCTS or token in _QUOTIENTS:
                 self.take()
-                size = _multiply(size, self.signed(), divide=token in _QUOTIENTS)
+                size = self.expansion(_multiply(size, self.signed(), divide=token in _QUOTIENTS))
             elif self.starts_atom(token):  # implicit multiplication: 2x, 3\sqrt{2}, \sin(x)
-                size = _multiply(size, self.power())
+                size = self.expansion(_multiply(size, self.power()))
             else:
                 return size
+
+    def expansion(self, size: _Size) -> _Size:
+        """`size`, noted costly when expanding it would give more than MAX_EXPANDED_TERMS terms."""
+        self.costly |= size.terms > MAX_EXPANDED_TERMS
+        return size
 
     def signed(self) -> _Size:
         while self.peek() in _SUMS:
@@ -426,7 +487,10 @@ class _Estimate:
         size = self.postfix(self.atom())
         while self.peek() in _POWERS:
             self.take()
-            size = self.postfix(_power(size, self.exponent()))
+            exponent = self.exponent()
+            self.costly |= (not size.rational and exponent.rational
+                            and _magnitude(exponent) > MAX_SYMBOLIC_EXPONENT)
+            size = self.postfix(self.expansion(_power(size, exponent)))
         return size
 
     def exponent(self) -> _Size:
@@ -434,7 +498,16 @@ class _Estimate:
         its two readings. Its sign does not change the work."""
         while self.peek() in _SUMS:
             self.take()
-        return self.atom() if self.peek() in _OPENING else self.power()
+        self.enter()
+        size = self.atom() if self.peek() in _OPENING else self.power()
+        self.depth -= 1
+        return size
+
+    def enter(self) -> None:
+        """Count one more level of the reading's recursion (atoms within atoms, exponents within exponents)."""
+        self.depth += 1
+        if self.depth > MAX_READING_DEPTH:
+            raise _OverBudget
 
     def postfix(self, size: _Size) -> _Size:
         while self.peek() == "!":
@@ -452,6 +525,12 @@ class _Estimate:
                                       or (token.startswith("\\") and token not in _NOT_ATOMS))
 
     def atom(self) -> _Size:
+        self.enter()
+        size = self.read_atom()
+        self.depth -= 1
+        return size
+
+    def read_atom(self) -> _Size:
         token = self.peek()
         if not self.starts_atom(token):
             return _SYMBOL
@@ -461,9 +540,17 @@ class _Estimate:
         if token in _OPENING:
             return self.sequence(_OPENING[token])
         if token in _FRACTIONS:
-            return _multiply(self.argument(), self.argument(), divide=True)
+            return self.expansion(_multiply(self.argument(), self.argument(), divide=True))
         if token in _BINOMIALS:
             return _binomial(self.argument(), self.argument())
+        if token == "\\Gamma" and self.peek() in _OPENING:  # the gamma function: Gamma(n) = (n - 1)!
+            return _factorial(_add(self.atom(), _rational(Fraction(-1))))
+        if token in _CALCULUS:
+            self.costly = True
+            if self.peek() == "_":
+                self.take()
+                self.argument()
+            return _SYMBOL
         if token == "\\sqrt":
             if self.peek() == "[":
                 self.take()
@@ -476,7 +563,7 @@ class _Estimate:
     def argument(self) -> _Size:
         """A command's argument: a braced group, or one token (\\frac12 is \\frac{1}{2})."""
         token = self.peek()
-        if token is not None and _NUMBER.fullmatch(token) and len(token) > 1 and token[1].isdecimal():
+        if token is not None and _NUMBER.fullmatch(token) and len(token) > 1 and token[:2].isdecimal():
             self.tokens[self.position] = token[1:]
             return _rational(Fraction(token[0]))
         return self.atom()
@@ -494,22 +581,26 @@ class _Estimate:
 
 
 @lru_cache(maxsize=4096)
-def exceeds_grading_budget(text: str) -> bool:
-    """Whether comparing `text` would make sympy compute past the grading budget: an exact rational of more than
-    MAX_EXACT_DIGITS digits (``9^{9^{9}}``, ``(10^6)!``, ``\\binom{10^9}{10^8}``), or an integer power of a sum with
-    a symbolic or irrational term that expands to more than MAX_EXPANDED_TERMS terms (``(x+1)^{1000}``,
-    ``(x+y+1)^{50}``, ``(1+\\sqrt{2})^{500}``).
+def grading_cost(text: str) -> GradingCost:
+    """How comparing `text` would make sympy work, estimated from the text alone in microseconds.
 
-    An estimate from the text alone, in microseconds, generous in what it lets through: what it cannot read goes
-    to math-verify, under the worker's deadline.
+    REFUSED: an exact rational of more than MAX_EXACT_DIGITS digits (``9^{9^{9}}``, ``(10^6)!``, ``\\Gamma(10^9)``,
+    ``\\binom{10^9}{10^8}``, the 2^{10^7} in ``(2x)^{10^7}``), or nesting past MAX_READING_DEPTH, which the estimate
+    does not read to the end (so that it never meets Python's recursion limit).
+    COSTLY: an expansion of more than MAX_EXPANDED_TERMS terms (``(x+1)^{100}``, ``(1+\\sqrt{2})^{10^9}``), a power of a
+    symbol or irrational past MAX_SYMBOLIC_EXPONENT (``e^{10^{10}}``), a sum, product, integral or limit, or brackets
+    nested more than COSTLY_NESTING deep. ORDINARY: the rest, which the estimate lets through generously (what it does
+    not understand counts as a symbol), under math-verify's own timeouts and the worker's deadline.
     """
+    estimate = _Estimate(text)
     try:
-        _Estimate(text).sequence(None)
-    except _OverBudget:
-        return True
-    except (RecursionError, ValueError, ZeroDivisionError, OverflowError):
-        return False
-    return False
+        estimate.sequence(None)
+    except (_OverBudget, RecursionError):  # RecursionError: the caller's stack was already deep
+        return GradingCost.REFUSED
+    except Exception:  # a flaw of the reading must not fail the grade: the deadline still bounds the answer
+        logger.warning("the grading budget could not read %.200r; graded as costly", text, exc_info=True)
+        return GradingCost.COSTLY
+    return GradingCost.COSTLY if estimate.costly else GradingCost.ORDINARY
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -527,13 +618,15 @@ try:
 except BaseException:
     print("error " + json.dumps(traceback.format_exc()), flush=True)
     sys.exit(1)
-worker.serve_grading_requests()
+worker.serve_grading_requests(int(sys.argv[2]))
 """
 
 
-def serve_grading_requests() -> None:
-    """A worker's main loop: read ``[answer, ground_truth]`` JSON lines on stdin, answer each with a line "1"
-    (equivalent) or "0" on stdout; exit at the end of stdin (the parent closed it, or died).
+def serve_grading_requests(memory_limit_mb: int) -> None:
+    """A worker's main loop: read ``[answer, ground_truth, timeout_s]`` JSON lines on stdin, answer each with a line
+    "1" (equivalent) or "0", followed by " exit" when the worker stops after that answer because its memory ran out
+    or its peak address space passed half of `memory_limit_mb` (0: no limit). It also exits at the end of stdin (the
+    parent closed it, or died) and, quietly, when the parent no longer reads the replies.
 
     Runs in the worker's main thread, where math-verify's signal timeout works. The first line written is "ready",
     once math-verify has graded 1 = 1, or "error <reason>". Whatever else writes to stdout goes to stderr, so that
@@ -543,14 +636,34 @@ def serve_grading_requests() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))  # no SIGXCPU core
-    if not _parse_and_verify("1", "1"):
-        replies.write(b'error "math-verify grades 1 = 1 wrong"\n')
+    if memory_limit_mb:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_limit_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        ready = _parse_and_verify("1", "1")
+    except MemoryError:
+        ready = False
+    if not ready:
+        limit = f" within {WORKER_MEMORY_ENV}={memory_limit_mb} MiB" if memory_limit_mb else ""
+        replies.write(f"error {json.dumps(f'math-verify grades 1 = 1 wrong{limit}')}\n".encode())
         return
     replies.write(b"ready\n")
-    for line in sys.stdin.buffer:
-        answer, ground_truth = json.loads(line)
-        _limit_cpu_time(TASK_CPU_LIMIT_S)
-        replies.write(b"1\n" if _parse_and_verify(answer, ground_truth) else b"0\n")
+    with contextlib.suppress(BrokenPipeError):  # the parent exited while this worker was grading
+        for line in sys.stdin.buffer:
+            if not line.endswith(b"\n"):  # cut off: the parent died while writing it
+                return
+            answer, ground_truth, timeout_s = json.loads(line)
+            _limit_cpu_time(TASK_CPU_LIMIT_S)
+            try:
+                verdict = _parse_and_verify(answer, ground_truth, timeout_s)
+                retire = memory_limit_mb and _peak_memory_bytes() > (memory_limit_mb << 20) // 2
+            except MemoryError:
+                verdict, retire = False, True
+            replies.write(b"1" if verdict else b"0")
+            replies.write(b" exit\n" if retire else b"\n")
+            if retire:
+                return
 
 
 def _limit_cpu_time(seconds: float) -> None:
@@ -561,19 +674,58 @@ def _limit_cpu_time(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
 
 
+def _peak_memory_bytes() -> int:
+    """This process's peak address space (what RLIMIT_AS limits), from /proc; elsewhere its peak resident size.
+    Not ru_maxrss on Linux: it keeps the peak of the process image before exec, here the parent's."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) << 10 for line in status if line.startswith("VmPeak:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
+
+
+def worker_memory_limit_mb() -> int:
+    """The workers' memory limit in MiB: WORKER_MEMORY_ENV when set (0: none), else WORKER_MEMORY_MB."""
+    text = os.environ.get(WORKER_MEMORY_ENV)
+    if text is None:
+        return WORKER_MEMORY_MB
+    value = int(text) if text.strip().isdecimal() else -1
+    if value != 0 and value < MIN_WORKER_MEMORY_MB:
+        raise ValueError(f"environment variable {WORKER_MEMORY_ENV}={text!r} is invalid: need a whole number of MiB, "
+                         f"0 (no limit) or at least {MIN_WORKER_MEMORY_MB}; unset, it is {WORKER_MEMORY_MB}")
+    return value
+
+
 class WorkerStartError(RuntimeError):
     """No grading worker could be started (the reason is in the message)."""
 
 
-class _Worker:
-    """One grading process and its two pipes; used by one thread at a time."""
+# Every worker this process started and has not killed, busy or idle, whichever pool it serves: killed at exit, and
+# its pipes closed in a forked child.
+_live_workers: set["_Worker"] = set()
+_live_workers_lock = threading.Lock()
 
-    def __init__(self):
-        command = [sys.executable, "-c", _WORKER_BOOTSTRAP, os.path.abspath(__file__)]
+
+class _Worker:
+    """One grading process and the two pipe ends that talk to it; used by one thread at a time."""
+
+    def __init__(self, memory_limit_mb: int):
+        self.memory_limit_mb = memory_limit_mb
+        self.process: subprocess.Popen | None = None
+        self.kill_lock = threading.Lock()
+        worker_stdin, self.requests = os.pipe()
+        self.replies, worker_stdout = os.pipe()
+        with _live_workers_lock:
+            _live_workers.add(self)  # before it exists, so that a fork meanwhile closes these pipes too
+        command = [sys.executable, "-c", _WORKER_BOOTSTRAP, os.path.abspath(__file__), str(memory_limit_mb)]
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.process = subprocess.Popen(command, stdin=worker_stdin, stdout=worker_stdout)
         except OSError as error:
+            self.kill()
             raise WorkerStartError(f"cannot start a grading worker ({sys.executable}): {error}") from error
+        finally:
+            os.close(worker_stdin)
+            os.close(worker_stdout)
         reply = self._read_line(time.monotonic() + WORKER_START_TIMEOUT_S)
         if reply == "ready":
             return
@@ -589,45 +741,73 @@ class _Worker:
         raise WorkerStartError(f"a grading worker ({sys.executable} -c <bootstrap> {__file__}) failed to start: "
                                f"{reason}")
 
-    def grade(self, answer: str, ground_truth: str) -> bool | None:
-        """The worker's verdict, or None when it died or missed TASK_DEADLINE_S, counted from now (it is then
-        killed). OSError when it was gone before it could take the answer."""
-        self.process.stdin.write(json.dumps([answer, ground_truth]).encode() + b"\n")
-        self.process.stdin.flush()
-        reply = self._read_line(time.monotonic() + TASK_DEADLINE_S)
-        if reply in ("0", "1"):
-            return reply == "1"
+    def grade(self, answer: str, ground_truth: str, timeout_s: int, deadline_s: float) -> tuple[bool | None, bool]:
+        """(the worker's verdict, whether it retired): verdict None when it died or missed `deadline_s`, counted from
+        now (it is then killed). OSError when it was gone before it could take the answer."""
+        request = memoryview(json.dumps([answer, ground_truth, timeout_s]).encode() + b"\n")
+        while request:
+            request = request[os.write(self.requests, request):]
+        reply = self._read_line(time.monotonic() + deadline_s)
+        verdict, _, retire = (reply or "").partition(" ")
+        if verdict in ("0", "1") and retire in ("", "exit"):
+            return verdict == "1", retire == "exit"
         self.kill()
-        return None
+        return None, False
 
     def _read_line(self, deadline: float) -> str | None:
         """The next line from the worker, or None at its end of output or past `deadline`."""
-        stdout = self.process.stdout.fileno()
         poller = select.poll()  # not select.select: a Ray process may hold file descriptors above 1024
-        poller.register(stdout, select.POLLIN)
+        poller.register(self.replies, select.POLLIN)
         received = b""
         while not received.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not poller.poll(remaining * 1000):
                 return None
-            chunk = os.read(stdout, 4096)
+            chunk = os.read(self.replies, 4096)
             if not chunk:
                 return None
             received += chunk
         return received.decode(errors="replace").strip()
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
-        self.process.kill()
+        """Kill the process, reap it, close the pipes; from any thread, any number of times."""
+        with self.kill_lock:
+            if self.process is not None and self.process.returncode is None:
+                self.process.kill()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    logger.warning("grading worker %d did not exit after SIGKILL", self.process.pid)
+            self.close_pipes()
+        with _live_workers_lock:
+            _live_workers.discard(self)
+
+    def close_pipes(self) -> None:
+        for name in ("requests", "replies"):
+            descriptor = getattr(self, name)
+            setattr(self, name, -1)
+            if descriptor >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+
+
+def _start_worker() -> _Worker:
+    """A worker that reported ready. A failed start is retried, with backoff, up to WORKER_START_ATTEMPTS times in
+    all (a loaded node may refuse a process for a moment, or start it slowly); WorkerStartError after the last."""
+    memory_limit_mb = worker_memory_limit_mb()
+    attempt, delay = 1, WORKER_START_BACKOFF_S
+    while True:
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            logger.warning("grading worker %d did not exit after SIGKILL", self.process.pid)
-        for pipe in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
+            return _Worker(memory_limit_mb)
+        except WorkerStartError as error:
+            if attempt == WORKER_START_ATTEMPTS:
+                raise WorkerStartError(f"{error} (attempt {attempt} of {WORKER_START_ATTEMPTS})") from error
+            logger.warning("%s (attempt %d of %d); trying again in %g s", error, attempt, WORKER_START_ATTEMPTS, delay)
+        time.sleep(delay)
+        attempt, delay = attempt + 1, 2 * delay
 
 
 class _WorkerPool:
@@ -639,28 +819,39 @@ class _WorkerPool:
         self.idle: list[_Worker] = []
         self.closed = False
 
-    def grade(self, answer: str, ground_truth: str) -> bool:
+    def grade(self, answer: str, ground_truth: str, costly: bool = False) -> bool:
+        timeout_s, deadline_s = ((COSTLY_MATH_VERIFY_TIMEOUT_S, COSTLY_TASK_DEADLINE_S) if costly
+                                 else (MATH_VERIFY_TIMEOUT_S, TASK_DEADLINE_S))
         with self.free_slots:
             with self.lock:
+                if self.closed:  # the process is exiting: no new workers
+                    logger.debug("grading pool closed; answer %.200r counted wrong", answer)
+                    return False
                 worker = self.idle.pop() if self.idle else None
-            verdict = None
+            verdict, retired = None, False
             for _ in range(2):  # a worker found gone before it took the answer is replaced, once
                 if worker is None or not worker.alive():
-                    worker = _Worker()
+                    if worker is not None:
+                        worker.kill()
+                    worker = _start_worker()
                 try:
-                    verdict = worker.grade(answer, ground_truth)
+                    verdict, retired = worker.grade(answer, ground_truth, timeout_s, deadline_s)
                     break
                 except OSError:
                     worker.kill()
                     worker = None
-            if verdict is None:
+            if verdict is None and not self.closed:
                 logger.warning("math-verify took over %s s on answer %.200r (ground truth %.200r), or its worker "
-                               "died; counted wrong, worker replaced", TASK_DEADLINE_S, answer, ground_truth)
+                               "died; counted wrong, worker replaced", deadline_s, answer, ground_truth)
+            elif retired:
+                logger.warning("grading worker ran out of memory or near its limit (%s=%d MiB) on answer %.200r "
+                               "(ground truth %.200r); worker replaced", WORKER_MEMORY_ENV, worker.memory_limit_mb,
+                               answer, ground_truth)
             with self.lock:
-                if worker is not None and worker.alive() and not self.closed:
+                if worker is not None and not retired and worker.alive() and not self.closed:
                     self.idle.append(worker)
                     worker = None
-            if worker is not None and worker.alive():
+            if worker is not None:
                 worker.kill()
             return bool(verdict)
 
@@ -685,16 +876,30 @@ def _workers() -> _WorkerPool:
 
 
 @atexit.register
-def _close_workers() -> None:
+def _kill_workers() -> None:
+    """At exit, every worker goes: the idle ones, and the busy ones that daemon threads still wait on (left alive, they
+    would hold this process's stderr open, and write to a closed pipe when done)."""
     with _pool_lock:
         if _pool is not None:
             _pool.close()
+    with _live_workers_lock:
+        busy = list(_live_workers)
+    for worker in busy:
+        if worker.process is not None:
+            with contextlib.suppress(OSError):
+                worker.process.kill()  # its thread reaps it and closes its pipes, or the exit does
 
 
 def _forget_workers() -> None:
-    """In a forked child: the parent's workers and pipes are the parent's; start afresh."""
-    global _pool, _pool_lock
+    """In a forked child: the parent's workers are the parent's. Close the child's copies of their pipes (so that a
+    worker still sees the end of its input when the parent exits), and start afresh. Only this thread runs here, and
+    a lock another thread held at the fork stays held, so locks are replaced, never taken."""
+    global _pool, _pool_lock, _live_workers, _live_workers_lock
+    for worker in list(_live_workers):
+        worker.close_pipes()
+        worker.process = None  # not this process's child
     _pool, _pool_lock = None, threading.Lock()
+    _live_workers, _live_workers_lock = set(), threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_workers)
@@ -725,6 +930,8 @@ def compute_score(
 
     Raises:
         WorkerStartError: no grading worker process can be started (no answer is graded without one).
+        ValueError: the environment variable WORKER_MEMORY_ENV is set to something other than a whole number of MiB
+            (0, or at least MIN_WORKER_MEMORY_MB).
     """
     predicted = extract_final_answer(solution_str, data_source)
     problem = ground_truth_problem(ground_truth)

@@ -13,7 +13,7 @@
 # limitations under the License.
 """Reward throughput: grades per second from many threads, on ordinary answers and with 5% pathological ones.
 
-    python bench/bench_reward.py                                   # 16 threads, 3 rounds, about 3 minutes
+    python bench/bench_reward.py                                   # 16 threads, 3 rounds, about 10 minutes
     python bench/bench_reward.py --answers 400 --baseline verl     # also verl's own math_verify scorer
     PYTHONPATH=/path/to/older/checkout python bench/bench_reward.py  # an older abc_grpo_verl.reward
 
@@ -24,9 +24,14 @@ Each scorer grades, from --threads threads (verl's reward manager calls it from 
 - varied: --answers generated answers of the kinds models give (integers, fractions as decimals, tuples, surds,
   polynomials, intervals, multiples of pi, choice letters), each against its ground truth, about half correct;
 - "+ 5% refused": the batch with every 20th answer replaced by one the grading budget refuses (power towers,
-  huge factorials and binomials, expansions with thousands of terms), graded against the number 3;
-- "+ 5% slow": every 20th answer replaced by one the budget lets through although math-verify needs about half a
-  second on it (powers of sums just under the expansion limit): the cost of what the budget allows.
+  huge factorials, binomials and gamma values), graded against the number 3;
+- "+ 5% costly": every 20th answer replaced by one the budget sends to math-verify with its 1 s timeout (expansions
+  with thousands of terms, a product over a billion factors, an integral, deep braces), which keep math-verify
+  busy for 3 s to past its own 5 s timeout against 3;
+- "+ 5% slow": every 20th answer replaced by an ordinary one on which math-verify needs about half a second (powers
+  of sums just under the expansion limit): the cost of what the budget lets through at full timeout;
+- "+ 5% not recognised": every 20th answer replaced by one the budget does not recognise although math-verify needs
+  1.5 s to its 5 s timeout on it (towers of e, a tangent of a 100,000-digit number, high trigonometric powers).
 
 Every scenario runs once per round, in turn, for --repeats rounds, so a change in the shared machine's load hits
 all of them alike. The table gives, per scenario, the median grades per second, its ratio to the median of the
@@ -48,17 +53,25 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
-# Answers past the grading budget (tests/test_reward.py checks that each is refused).
-REFUSED = ["9^{9^{9^{9}}}", "10^{10^{10}}", "(10^{9})!", "\\binom{10^{9}}{5\\cdot 10^{8}}", "(x+y+1)^{200}",
-           "1000000!", "\\sqrt{2}^{10^{10}}", "(x+1)^{100000}"]
-# Answers just within the budget (expansions of up to MAX_EXPANDED_TERMS terms) that still cost math-verify about
-# half a second each against a number (measured on 2 loaded cores).
+# The answers mixed in, each graded against the number 3; main() checks how the budget classes each list. Measured
+# with math-verify in a main thread on 2 loaded cores; docs/reward.md has the figures.
+# Refused: exact numbers past the budget, compared as text in microseconds.
+REFUSED = ["9^{9^{9^{9}}}", "10^{10^{10}}", "(10^{9})!", "\\binom{10^{9}}{5\\cdot 10^{8}}", "\\Gamma(10^{9})",
+           "1000000!", "\\sqrt{2}^{10^{10}}", "(" * 200 + "9^{9^{9^{9}}}" + ")" * 200]
+# Costly: each keeps math-verify busy 3 s to past its 5 s timeout, cut here to 1 s per call.
+COSTLY = ["(x+y+1)^{200}", "(x+1)^{100000}", "(1+\\sqrt{2})^{10000}", "\\prod_{k=1}^{10^{9}} k",
+          "\\sum_{k=1}^{10^{5}} k^{k}", "\\lfloor e^{10^{10}} \\rfloor", "\\int e^{x^{2}}\\sin(x^{3})\\,dx",
+          "{" * 20 + "1" + "}" * 20]
+# Ordinary, just within the budget (expansions of up to MAX_EXPANDED_TERMS terms): about half a second each.
 SLOW = ["(x+1)^{99}", "(x+y+1)^{12}", "(1+\\sqrt{3})^{99}", "(x+y+z+1)^{6}"]
+# Ordinary to the budget, which does not recognise them, yet 1.5 s (the tangent) to the 5 s timeout (the towers).
+UNRECOGNISED = ["e^{e^{e^{e^{e}}}}", "\\sin(e^{e^{e^{e}}})", "\\sin^{99}(x)\\cos^{99}(x)", "\\tan(10^{99999})"]
 PATHOLOGICAL_EVERY = 20  # 5%
 # (scenario, its batch, the pathological answers mixed in)
 SCENARIOS = [("repeated", "repeated", None), ("repeated + 5% refused", "repeated", REFUSED),
              ("varied", "varied", None), ("varied + 5% refused", "varied", REFUSED),
-             ("varied + 5% slow", "varied", SLOW)]
+             ("varied + 5% costly", "varied", COSTLY), ("varied + 5% slow", "varied", SLOW),
+             ("varied + 5% not recognised", "varied", UNRECOGNISED)]
 
 
 def varied_answers(count, seed):
@@ -152,7 +165,7 @@ def bench_scorer(name, batches, threads, repeats):
 def markdown(result):
     lines = [f"# Reward throughput ({result['machine']})", "",
              (f"Commit {result['commit']}, math-verify {result['math_verify']}, Python {result['python']}, "
-              f"{result['threads']} threads."), "",
+              f"{result['threads']} threads, {result['workers']} grading workers."), "",
              "| scorer | scenario | answers | grades/s | rounds | ratio to its batch | changed | load |",
              "|---|---|---:|---:|---|---:|---:|---|"]
     for r in result["rows"]:
@@ -195,8 +208,9 @@ def main():
 
     from abc_grpo_verl import reward
 
-    if hasattr(reward, "exceeds_grading_budget"):  # an older reward (PYTHONPATH) has no budget
-        assert all(map(reward.exceeds_grading_budget, REFUSED)) and not any(map(reward.exceeds_grading_budget, SLOW))
+    if hasattr(reward, "grading_cost"):  # an older reward (PYTHONPATH) has no such classes
+        for answers, cost in [(REFUSED, "REFUSED"), (COSTLY, "COSTLY"), (SLOW + UNRECOGNISED, "ORDINARY")]:
+            assert [reward.grading_cost(answer).name for answer in answers] == [cost] * len(answers), cost
     # the repeated batch grades in a fraction of the varied one's time: ten times as many keeps it measurable
     batches = {"repeated": [("So the answer is $\\boxed{(1,2)}$.", "(1,2)")] * (10 * args.answers),
                "varied": varied_answers(args.answers, args.seed)}
@@ -207,7 +221,8 @@ def main():
                             capture_output=True, text=True)  # of the reward measured
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "commit": commit.stdout.strip() or "unknown", "math_verify": version("math-verify"),
-              "python": platform.python_version(), "threads": args.threads, "repeats": args.repeats, "rows": rows}
+              "python": platform.python_version(), "threads": args.threads, "repeats": args.repeats,
+              "workers": getattr(reward, "WORKER_PROCESSES", "?"), "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "reward.json").write_text(json.dumps(result, indent=2))

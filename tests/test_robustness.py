@@ -24,7 +24,7 @@ from abc_grpo_verl.problems import INSTRUCTION, DataError
 from abc_grpo_verl.evaluation.data import CHATML, check_record, render_prompt
 from abc_grpo_verl.reward import compute_score, ground_truth_problem
 from tests.test_data_preprocess import load_script
-from tests.test_reward import PAST_THE_BUDGET, POWER_TOWER, without_budget
+from tests.test_reward import POWER_TOWER, REFUSED, without_budget
 
 # ======================================================================================================================
 # Reward and data scripts
@@ -50,7 +50,7 @@ def grade_beside_a_tower(results):
     threading.Thread(target=heartbeat, daemon=True).start()
     for phase in ("budget", "deadline"):
         if phase == "deadline":
-            reward.exceeds_grading_budget = lambda text: False
+            reward.grading_cost = lambda text: reward.GradingCost.ORDINARY
             reward.TASK_DEADLINE_S = 1.0
         start, beats_before = time.monotonic(), beats[0]
         answers = ["\\\\boxed{%s}" % sys.argv[1]] + ["\\\\boxed{(1,2)}", "\\\\boxed{(2,1)}"] * 5
@@ -97,7 +97,7 @@ def test_correct_answers_beside_pathological_ones_all_score_one(budget, monkeypa
     assert scores == [0.0] * 8 + [1.0] * 100
 
 
-@pytest.mark.parametrize(("answer", "why"), PAST_THE_BUDGET)
+@pytest.mark.parametrize(("answer", "why"), REFUSED)
 def test_an_answer_past_the_budget_never_reaches_sympy(answer, why, monkeypatch):
     monkeypatch.setattr(reward, "_workers", lambda: pytest.fail(f"sent to a worker ({why})"))
     assert compute_score(data_source="x", solution_str=f"\\boxed{{{answer}}}", ground_truth="3")["score"] == 0.0
