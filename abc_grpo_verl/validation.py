@@ -53,8 +53,6 @@ LOSS_MODE_KEY = f"{POLICY_LOSS_KEY}.loss_mode"
 ESTIMATOR_KEY = "algorithm.adv_estimator"
 ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
-VERL_POLICY_LOSS_TARGET = "verl.workers.config.PolicyLossConfig"
-ABC_POLICY_LOSS_TARGET = "abc_grpo_verl.config.ABCPolicyLossConfig"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
 # Estimators whose advantage is group-relative: a critic would be trained for nothing.
@@ -128,17 +126,20 @@ def preflight(config: DictConfig) -> Checked:
     whose failure verl would hit anyway (unregistered names, a fractional ``rollout.n``, bad ``ABC_GRPO_*``
     switches); unknown keys under ``algorithm`` that are not ours are a notice, never an error.
     """
+    from verl.trainer.config import AlgoConfig
+
     _check_switches(config)
-    opted_in = config.algorithm.get("policy_loss", None) is not None
+    opted_in = OmegaConf.select(config, ALIAS_KEY, default=None) is not None
     _apply_alias(config)
     _check_algorithm_keys(config)
-    policy_loss = OmegaConf.select(config, POLICY_LOSS_KEY)
+    # verl's ActorConfig fills in PolicyLossConfig's defaults for an absent node or key; so does this check
+    policy_loss = _policy_loss_node(config)
     abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
-    _adopt_abc_policy_loss_config(policy_loss, abc_keys)
-    _check_policy_loss_keys(policy_loss)
+    _check_policy_loss_node(policy_loss, abc_keys)
 
     actor = config.actor_rollout_ref.actor
-    loss_mode, estimator = policy_loss.loss_mode, config.algorithm.adv_estimator
+    loss_mode = _loss_mode(config)
+    estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
     notices = _check_registered(config, loss_mode, estimator, uses_abc)
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
@@ -240,6 +241,11 @@ def _apply_alias(config: DictConfig) -> None:
                         f"(from {'; '.join(origins)}) disagree; {ALIAS_KEY} is an alias of {LOSS_MODE_KEY}: set "
                         "one of them, or the same value in both"
                     )
+            if OmegaConf.select(config, POLICY_LOSS_KEY, default=None) is None:
+                # a node verl builds its own class from (without `_target_` it would hand the actor a plain dict)
+                from verl.workers.config import PolicyLossConfig
+
+                OmegaConf.update(config, POLICY_LOSS_KEY, {"_target_": _class_path(PolicyLossConfig)})
             OmegaConf.update(config, LOSS_MODE_KEY, alias)
         del config.algorithm["policy_loss"]
 
@@ -330,25 +336,51 @@ def _close(key: str, names: Any) -> list[str]:
     return [by_norm[match] for match in difflib.get_close_matches(norm(key), list(by_norm), n=2, cutoff=0.8)]
 
 
-def _adopt_abc_policy_loss_config(policy_loss: DictConfig, abc_keys: list[str]) -> None:
-    """ABC keys under verl's own PolicyLossConfig target: point the node at the subclass that declares them."""
-    if abc_keys and policy_loss.get("_target_", None) == VERL_POLICY_LOSS_TARGET:
-        with open_dict(policy_loss):
-            policy_loss._target_ = ABC_POLICY_LOSS_TARGET
-        logger.info("abc_grpo_verl: %s._target_ set to %s, which declares %s", POLICY_LOSS_KEY,
-                    ABC_POLICY_LOSS_TARGET, ", ".join(abc_keys))
+def _policy_loss_node(config: DictConfig) -> DictConfig:
+    """The policy_loss node; an empty one where the config has none (verl's ActorConfig then builds the defaults)."""
+    node = OmegaConf.select(config, POLICY_LOSS_KEY, default=None)
+    return OmegaConf.create({}) if node is None else node
 
 
-def _check_policy_loss_keys(policy_loss: DictConfig) -> None:
-    """Unknown keys in a policy_loss node of verl's or our class: verl's constructor would fail with no hint."""
+def _loss_mode(config: DictConfig) -> str:
+    """The loss the actor runs: the node's loss_mode, else verl's PolicyLossConfig default."""
+    from verl.workers.config import PolicyLossConfig
+
+    return _policy_loss_node(config).get("loss_mode", PolicyLossConfig.loss_mode)
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_policy_loss_node(policy_loss: DictConfig, abc_keys: list[str]) -> None:
+    """The policy_loss node's class, resolved as hydra will resolve it: ABC keys under verl's own PolicyLossConfig
+    point it at the subclass that declares them; a key its dataclass lacks would fail verl's constructor with no
+    hint, so it is an error naming the closest valid key."""
+    from hydra.utils import get_class
+    from verl.workers.config import PolicyLossConfig
+
     from abc_grpo_verl.config import ABCPolicyLossConfig
 
-    if policy_loss.get("_target_", None) not in (VERL_POLICY_LOSS_TARGET, ABC_POLICY_LOSS_TARGET):
+    target = policy_loss.get("_target_", None)
+    if target is None:  # no class to build: verl's ActorConfig fills in its defaults (an absent node) or not at all
         return
-    known = {f.name for f in dataclasses.fields(ABCPolicyLossConfig)} | {"_target_"}
+    try:
+        cls = get_class(target)
+    except Exception as error:  # noqa: BLE001 - import errors of any kind: verl's instantiate fails on them too
+        raise ConfigError(f"{POLICY_LOSS_KEY}._target_={target} cannot be imported: {error}") from error
+    if abc_keys and cls is PolicyLossConfig:
+        with open_dict(policy_loss):
+            policy_loss._target_ = _class_path(ABCPolicyLossConfig)
+        logger.info("abc_grpo_verl: %s._target_ set to %s, which declares %s", POLICY_LOSS_KEY,
+                    _class_path(ABCPolicyLossConfig), ", ".join(abc_keys))
+        cls = ABCPolicyLossConfig
+    if not dataclasses.is_dataclass(cls):
+        return
+    known = {f.name for f in dataclasses.fields(cls)} | {"_target_"}
     for key in sorted(set(policy_loss) - known):
         hint = _close(key, known)
-        raise ConfigError(f"{POLICY_LOSS_KEY}.{key} is not a policy_loss key"
+        raise ConfigError(f"{POLICY_LOSS_KEY}.{key} is not a field of {target}"
                           + (f"; did you mean {POLICY_LOSS_KEY}.{hint[0]}?" if hint else
                              f"; valid: {sorted(known - {'_target_'})}"))
 
@@ -385,7 +417,9 @@ def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_a
 
 
 def _check_rollout_n(config: DictConfig, estimator: str) -> None:
-    n = OmegaConf.select(config, ROLLOUT_N_KEY)
+    from verl.workers.config import RolloutConfig
+
+    n = OmegaConf.select(config, ROLLOUT_N_KEY, default=RolloutConfig.n)  # verl's default where the key is absent
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"{ROLLOUT_N_KEY}={n!r} is invalid: the number of responses per prompt must be an "
                           "integer >= 1")
@@ -521,12 +555,13 @@ def _check_reward_function(config: DictConfig) -> list[str]:
 def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     """The settings that make a run what it claims, with every default resolved to a number."""
     actor = config.actor_rollout_ref.actor
+    loss_mode = _loss_mode(config)
     essentials: dict[str, Any] = {
-        LOSS_MODE_KEY: actor.policy_loss.loss_mode,
+        LOSS_MODE_KEY: loss_mode,
         ESTIMATOR_KEY: config.algorithm.adv_estimator,
         "algorithm.norm_adv_by_std_in_grpo": config.algorithm.norm_adv_by_std_in_grpo,
     }
-    if actor.policy_loss.loss_mode == "abc_grpo":
+    if loss_mode == "abc_grpo":
         bounds = resolve_bounds(actor)
         widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
         for name, value in zip(BOUND_FIELDS, widths, strict=True):

@@ -98,7 +98,7 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
     (["+algorithm.clip_neg_high=0.3"], f"algorithm.clip_neg_high=0.3 is misplaced: neither verl nor abc_grpo_verl "
                                        f"reads it there; it belongs in {KEY}.clip_neg_high"),
     (["+algorithm.clip_neg_hgh=0.3"], f"did you mean {KEY}.clip_neg_high?"),
-    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a policy_loss key; did you mean {KEY}.clip_neg_high?"),
+    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a field of abc_grpo_verl.config.ABCPolicyLossConfig; did you mean {KEY}.clip_neg_high?"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1"],

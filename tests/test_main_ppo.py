@@ -19,6 +19,9 @@ import sys
 
 import pytest
 import verl.trainer.main_ppo as main_ppo
+from omegaconf import OmegaConf
+from verl.utils.config import omega_conf_to_dataclass
+from verl.workers.config import PolicyLossConfig
 
 from abc_grpo_verl.validation import ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
@@ -120,14 +123,23 @@ def main_ppo_run(tmp_path):
     return run
 
 
-def test_abc_keys_under_verls_own_policy_loss_class(main_ppo_run):
-    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"+{KEY}.clip_neg_high=0.28", f"+{KEY}.clip_pos_low=1")
+@pytest.mark.parametrize("target", [[], [f"{KEY}._target_=verl.workers.config.actor.PolicyLossConfig"]])
+def test_abc_keys_under_verls_own_policy_loss_class(main_ppo_run, target):
+    """verl's class however its module path is spelt: the class hydra resolves is what counts."""
+    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"+{KEY}.clip_neg_high=0.28", f"+{KEY}.clip_pos_low=1",
+                          *target)
     assert result.status == 0, result.err
     policy_loss = result.config.actor_rollout_ref.actor.policy_loss
     assert policy_loss._target_ == "abc_grpo_verl.config.ABCPolicyLossConfig"  # the subclass that declares them
     assert (policy_loss.clip_neg_high, policy_loss.clip_pos_low) == (0.28, 1)
     assert ("loss_mode=abc_grpo, clip_pos_high (eps1)=0.2, clip_pos_low (eps2)=1.0, clip_neg_high (eps3)=0.28, "
             "clip_neg_low (eps4)=0.2, ratio_level=token, adv_estimator=grpo") in result.log
+
+
+def test_a_policy_loss_class_that_does_not_import_is_named(main_ppo_run):
+    result = main_ppo_run(f"{KEY}._target_=verl.workers.config.NoSuchConfig")
+    assert result.status == 1 and result.config is None
+    assert f"{KEY}._target_=verl.workers.config.NoSuchConfig cannot be imported" in result.err
 
 
 @pytest.mark.parametrize(("argv", "origins"), [
@@ -176,6 +188,32 @@ def test_a_run_that_does_not_use_abc_grpo_is_left_alone(main_ppo_run):
     assert result.config.algorithm.my_recipe_knob == 3
     assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig" in result.log
     assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
+
+
+@pytest.mark.parametrize("argv", [
+    # verl's ActorConfig fills in PolicyLossConfig's defaults when the node is absent
+    [f"~{KEY}"],
+    [f"~{KEY}._target_"],
+    [f"~{KEY}.loss_mode"],
+    # no _target_ on the algorithm node: verl never converts it, so there is nothing to compare keys with
+    ["~algorithm._target_", "+algorithm.my_recipe_knob=3"],
+    # the plugin switched off in the Ray workers: irrelevant to a run that does not use abc_grpo
+    ["+ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_PLUGINS=none"],
+])
+def test_configs_verl_accepts_pass_when_they_do_not_use_abc_grpo(main_ppo_run, argv):
+    result = main_ppo_run(*argv)
+    assert result.status == 0, result.err
+    assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
+    # what the TaskRunner receives is what verl alone would have passed on
+    assert OmegaConf.select(result.config, f"{KEY}.loss_mode", default="vanilla") == "vanilla"
+
+
+def test_the_alias_without_a_policy_loss_node_builds_verls_class(main_ppo_run):
+    result = main_ppo_run(f"~{KEY}", "+algorithm.policy_loss=abc_grpo")
+    assert result.status == 0, result.err
+    actor = omega_conf_to_dataclass(result.config.actor_rollout_ref.actor)
+    assert type(actor.policy_loss) is PolicyLossConfig and actor.policy_loss.loss_mode == "abc_grpo"
+    assert "loss_mode=abc_grpo, clip_pos_high (eps1)=0.2" in result.log
 
 
 def test_abc_only_checks_stay_out_of_other_runs():
