@@ -55,8 +55,6 @@ ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
-# Estimators whose advantage is group-relative: a critic would be trained for nothing.
-GROUP_ESTIMATORS = {"abc_grpo", "grpo", "grpo_vectorized", "grpo_passk"}
 # `scheme://...` other than file:// is read by verl's copy_to_local (hdfs) or the hub, never checked here
 REMOTE_PATH = re.compile(r"^(?!file://)[A-Za-z][A-Za-z0-9+.-]*://")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -95,7 +93,8 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     essentials follow and the process exits with status 0, before Ray.
     """
     try:
-        config = inspect.signature(verl_validate).bind(*args, **kwargs).arguments["config"]
+        arguments = inspect.signature(verl_validate).bind(*args, **kwargs).arguments
+        config = arguments["config"]
     except (TypeError, KeyError):
         logger.error(
             "abc_grpo_verl: verl's validate_config no longer takes `config` (signature %s): the ABC-GRPO preflight "
@@ -104,7 +103,7 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
             inspect.signature(verl_validate),
         )
         return verl_validate(*args, **kwargs)
-    checked = preflight(config)
+    checked = preflight(config, use_critic=arguments.get("use_critic"))
     result = verl_validate(*args, **kwargs)
     logger.info(checked.summary())
     for notice in checked.notices:
@@ -117,7 +116,7 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     return result
 
 
-def preflight(config: DictConfig) -> Checked:
+def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     """Check `config` and normalise it in place: fail on what verl would accept but run wrongly or crash on later.
 
     In place: ``algorithm.policy_loss`` (the alias) is moved onto ``actor_rollout_ref.actor.policy_loss.loss_mode``
@@ -127,6 +126,7 @@ def preflight(config: DictConfig) -> Checked:
     switches); unknown keys under ``algorithm`` that are not ours are a notice, never an error.
     """
     from verl.trainer.config import AlgoConfig
+    from verl.trainer.ppo.core_algos import AdvantageEstimator
 
     _check_switches(config)
     opted_in = OmegaConf.select(config, ALIAS_KEY, default=None) is not None
@@ -177,12 +177,15 @@ def preflight(config: DictConfig) -> Checked:
             f"on single-turn data) and keep {LOSS_MODE_KEY}=abc_grpo"
         )
     _check_rollout_n(config, estimator)
-    critic = OmegaConf.select(config, "critic.enable", default=None)
-    # verl builds a critic for a group-relative estimator only when critic.enable is true (need_critic)
-    if uses_abc and estimator in GROUP_ESTIMATORS and critic:
+    if use_critic is None:  # `use_critic` is what verl's caller passes to validate_config: need_critic(config)
+        from verl.trainer.ppo.utils import need_critic
+
+        use_critic = need_critic(config)
+    # verl's compute_advantage hands the critic's values to gae only; every other estimator ignores them
+    if uses_abc and use_critic and estimator != AdvantageEstimator.GAE:
         raise ConfigError(
-            f"critic.enable={critic} builds a critic, but {ESTIMATOR_KEY}={estimator} is "
-            "group-relative and never uses its values; set critic.enable=false"
+            f"critic.enable={OmegaConf.select(config, 'critic.enable', default=None)} builds a critic, but "
+            f"{ESTIMATOR_KEY}={estimator} never reads its values (in verl only gae does); set critic.enable=false"
         )
     return checked
 

@@ -225,6 +225,16 @@ def test_abc_only_checks_stay_out_of_other_runs():
                                           "actor_rollout_ref.rollout.n=4"]))
 
 
+@pytest.mark.parametrize("estimator", ["grpo", "rloo", "gdpo", "opo", "gpg", "reinforce_plus_plus", "remax"])
+def test_a_critic_no_estimator_but_gae_reads_is_an_error_in_an_abc_run(estimator):
+    """verl's rule (need_critic, compute_advantage): only gae reads the critic's values."""
+    config = compose("abc_grpo_trainer", [*GRPO, f"algorithm.adv_estimator={estimator}", "critic.enable=true"])
+    with pytest.raises(ConfigError, match=f"critic.enable=True builds a critic, but algorithm.adv_estimator="
+                                          f"{estimator} never reads its values"):
+        preflight(config)
+    assert preflight(compose("abc_grpo_trainer", [*GRPO, "algorithm.adv_estimator=gae", "critic.enable=true"]))
+
+
 def test_the_packaged_config_by_name_and_the_dry_run(main_ppo_run, tmp_path):
     files = [write_dataset(tmp_path / name) for name in ("train.parquet", "val.parquet")]
     result = main_ppo_run("--config-name", "abc_grpo_trainer", f"data.train_files={files[0]}",
