@@ -305,38 +305,61 @@ def _is_packaged(source: str) -> bool:
 
 
 def _check_algorithm_keys(config: DictConfig) -> None:
-    """Keys under ``algorithm`` that verl's AlgoConfig lacks: ours misplaced or misspelt are errors, others warnings."""
-    from hydra.utils import get_class
+    """Keys under ``algorithm`` that verl's AlgoConfig lacks, so verl ignores them.
 
-    target = config.algorithm.get("_target_", None)
+    Errors only where the run asked for ABC-GRPO and would silently not get it: one of this package's keys placed
+    there (a bound, ``ratio_level``), the alias spelt another way (case, ``_`` and ``-`` aside: ``policyloss``), or
+    any ignored key set to ``abc_grpo``. Every other key is a warning, because other recipes read their own keys
+    there: a key verl reads elsewhere (``loss_agg_mode``, the actor's) names that place, and a likely misspelling
+    names the closest keys.
+    """
+    from hydra.utils import get_class
+    from verl.workers.config import PolicyLossConfig
+
+    algorithm = OmegaConf.select(config, "algorithm", default=None)
+    target = algorithm.get("_target_", None) if algorithm is not None else None
     try:
         known = {f.name for f in dataclasses.fields(get_class(target))}
     except Exception:  # noqa: BLE001 - no dataclass target: verl does not convert this section, nothing to compare
         return
-    ours = {"policy_loss": ALIAS_KEY, "loss_mode": LOSS_MODE_KEY,
-            **{key: f"{POLICY_LOSS_KEY}.{key}" for key in ABC_POLICY_LOSS_KEYS}}
-    for key in sorted(set(config.algorithm) - known - {"_target_"}):
-        if key in ours:
-            raise ConfigError(f"algorithm.{key}={config.algorithm[key]} is misplaced: neither verl nor abc_grpo_verl "
-                              f"reads it there; it belongs in {ours[key]}")
-        misspelt = _close(key, ours)
-        if misspelt:
-            raise ConfigError(f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean "
-                              f"{ours[misspelt[0]]}?")
-        verl_names = _close(key, known)
-        hint = (f"; did you mean {' or '.join(f'algorithm.{name}' for name in verl_names)}?" if verl_names
-                else " (other recipes may read their own keys there)")
+    ours = {"policy_loss": ALIAS_KEY, **{key: f"{POLICY_LOSS_KEY}.{key}" for key in ABC_POLICY_LOSS_KEYS}}
+    # where verl reads a key of that name: the actor's own keys, then its PolicyLossConfig's
+    actor = OmegaConf.select(config, "actor_rollout_ref.actor", default=None) or {}
+    verls = {**{f.name: f"{POLICY_LOSS_KEY}.{f.name}" for f in dataclasses.fields(PolicyLossConfig)},
+             **{key: f"actor_rollout_ref.actor.{key}" for key in actor}}
+    verls = {key: home for key, home in verls.items() if key not in ("_target_", "policy_loss")}
+    homes = {**{name: f"algorithm.{name}" for name in known}, **verls, **ours}
+    for key in sorted(set(algorithm) - known - {"_target_"}):
+        value = algorithm.get(key)
+        setting = f"algorithm.{key}={value}"
+        if _norm(key) in map(_norm, ours):
+            home = next(home for name, home in ours.items() if _norm(name) == _norm(key))
+            raise ConfigError(f"{setting} is misplaced: neither verl nor abc_grpo_verl reads it there; it belongs in "
+                              f"{home}" if key in ours else
+                              f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean {home}?")
+        by_norm = {_norm(name): home for name, home in verls.items()}
+        if _norm(key) in by_norm:
+            hint = f"; verl reads it as {by_norm[_norm(key)]}"
+        else:
+            close = _close(key, homes)
+            hint = (f"; did you mean {' or '.join(homes[name] for name in close)}?" if close
+                    else " (other recipes may read their own keys there)")
+        if isinstance(value, str) and value == "abc_grpo":
+            raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so the run would not use "
+                              f"abc_grpo{hint}; {ALIAS_KEY}=abc_grpo turns it on")
         logger.warning("abc_grpo_verl: algorithm.%s is not a field of verl's %s, so verl ignores it%s",
                        key, target.rsplit(".", 1)[-1], hint)
 
 
-def _close(key: str, names: Any) -> list[str]:
-    """The names `key` probably misspells (case, underscores and dashes ignored)."""
-    def norm(name: str) -> str:
-        return name.lower().replace("_", "").replace("-", "")
+def _norm(name: str) -> str:
+    """A key as compared for misspellings: case, underscores and dashes aside."""
+    return name.lower().replace("_", "").replace("-", "")
 
-    by_norm = {norm(name): name for name in names}
-    return [by_norm[match] for match in difflib.get_close_matches(norm(key), list(by_norm), n=2, cutoff=0.8)]
+
+def _close(key: str, names: Any) -> list[str]:
+    """The (at most two) names `key` probably misspells."""
+    by_norm = {_norm(name): name for name in names}
+    return [by_norm[match] for match in difflib.get_close_matches(_norm(key), list(by_norm), n=2, cutoff=0.8)]
 
 
 def _policy_loss_node(config: DictConfig) -> DictConfig:

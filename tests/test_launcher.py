@@ -97,7 +97,15 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
                                         "algorithm.policy_loss?"),
     (["+algorithm.clip_neg_high=0.3"], f"algorithm.clip_neg_high=0.3 is misplaced: neither verl nor abc_grpo_verl "
                                        f"reads it there; it belongs in {KEY}.clip_neg_high"),
-    (["+algorithm.clip_neg_hgh=0.3"], f"did you mean {KEY}.clip_neg_high?"),
+    (["+algorithm.clipNegHigh=0.3"], f"algorithm.clipNegHigh is not a key verl or abc_grpo_verl reads: did you "
+                                     f"mean {KEY}.clip_neg_high?"),
+    # any ignored key that asks for abc_grpo: the run would silently train something else
+    (["algorithm.policy_loss=vanilla", "algorithm.adv_estimator=grpo", "+algorithm.loss_mode=abc_grpo"],
+     "algorithm.loss_mode=abc_grpo is not a key verl or abc_grpo_verl reads, so the run would not use abc_grpo; "
+     f"verl reads it as {KEY}.loss_mode; algorithm.policy_loss=abc_grpo turns it on"),
+    (["+algorithm.policy_loss_fn=abc_grpo"], "algorithm.policy_loss_fn=abc_grpo is not a key verl or abc_grpo_verl "
+                                             "reads, so the run would not use abc_grpo; did you mean "
+                                             "algorithm.policy_loss?"),
     ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a field of abc_grpo_verl.config.ABCPolicyLossConfig; did you mean {KEY}.clip_neg_high?"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
@@ -129,12 +137,25 @@ def test_hydra_rejects_unknown_keys_and_flags(launch):
     assert launch("--bogus").status == 2  # argparse, as for main_ppo
 
 
-def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch):
-    result = launch("+algorithm.my_recipe_knob=3", "+algorithm.adv_estimater=grpo")
-    assert result.status == 0 and result.config is not None
-    assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig, so verl ignores it" in result.log
-    assert "algorithm.adv_estimater is not a field of verl's AlgoConfig, so verl ignores it; did you mean " \
-           "algorithm.adv_estimator?" in result.log
+@pytest.mark.parametrize(("key", "hint"), [
+    ("my_recipe_knob=3", " (other recipes may read their own keys there)"),
+    ("adv_estimater=grpo", "; did you mean algorithm.adv_estimator?"),
+    # verl reads a key of that name elsewhere: that place, never one of this package's keys
+    ("loss_agg_mode=token-mean", "; verl reads it as actor_rollout_ref.actor.loss_agg_mode"),
+    ("clip_ratio_high=0.28", "; verl reads it as actor_rollout_ref.actor.clip_ratio_high"),
+    ("loss_mode=vanilla", f"; verl reads it as {KEY}.loss_mode"),
+    # close to one of this package's keys, not one of them: a hint, not an error
+    ("clip_high=0.28", f"; did you mean {KEY}.clip_pos_high or {KEY}.clip_neg_high?"),
+    ("clip_low=0.2", f"; did you mean {KEY}.clip_pos_low or {KEY}.clip_neg_low?"),
+    ("clip_neg_hgh=0.3", f"; did you mean {KEY}.clip_neg_high?"),
+    ("policy_loss_fn=vanilla", "; did you mean algorithm.policy_loss?"),
+    ("ratio_levels=sequence", f"; did you mean {KEY}.ratio_level?"),
+])
+def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch, key, hint):
+    result = launch(f"+algorithm.{key}")
+    assert result.status == 0 and result.config is not None, result.err
+    name = key.split("=")[0]
+    assert f"algorithm.{name} is not a field of verl's AlgoConfig, so verl ignores it{hint}\n" in result.log
 
 
 def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):
