@@ -479,11 +479,21 @@ def check_resources(config: DictConfig) -> list[str]:
             if REMOTE_PATH.match(path):
                 notices.append(f"{key}: {path} is remote; not checked from here")
                 continue
+            path = path.removeprefix("file://")
+            _check_home(key, path)
             if not custom_dataset:
-                _check_data_file(key, Path(path.removeprefix("file://")).expanduser(), prompt_key, needs_ground_truth)
+                _check_data_file(key, Path(path), prompt_key, needs_ground_truth)
     notices += _check_model_path(OmegaConf.select(config, "actor_rollout_ref.model.path"))
     notices += _check_reward_function(config)
     return notices
+
+
+def _check_home(key: str, path: str) -> None:
+    """verl opens paths as written (copy_to_local, the datasets library, transformers): a leading ``~`` is a
+    directory named ``~``, not the home directory."""
+    if path.startswith("~") and not Path(path).exists():
+        raise ConfigError(f"{key}: {path} starts with ~, which verl does not expand (it opens the path as written); "
+                          "give the full path (in the shell, $HOME/... is expanded before verl sees it)")
 
 
 def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: bool) -> None:
@@ -550,7 +560,8 @@ def _check_model_path(path: Any) -> list[str]:
         raise ConfigError(f"{key}={path!r} is invalid: a local model directory or a Hugging Face hub id")
     if REMOTE_PATH.match(path):
         return [f"{key}={path} is remote; not checked from here"]
-    local = Path(path).expanduser()
+    _check_home(key, path)
+    local = Path(path)
     if local.exists():
         if not (local / "config.json").is_file():
             raise ConfigError(f"{key}={path} is not a Hugging Face model directory (no config.json in it)")
