@@ -25,6 +25,7 @@ import difflib
 import inspect
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -55,6 +56,8 @@ ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
+# the modules whose import registers abc_grpo with verl: the entry point's module, and the one it imports
+REGISTERING_MODULES = ("abc_grpo_verl.plugin", "abc_grpo_verl.algos")
 # `scheme://...` other than file:// is read by verl's copy_to_local (hdfs) or the hub, never checked here
 REMOTE_PATH = re.compile(r"^(?!file://)[A-Za-z][A-Za-z0-9+.-]*://")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -141,7 +144,11 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     loss_mode = _loss_mode(config)
     estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
-    notices = _check_registered(config, loss_mode, estimator, uses_abc)
+    notices = _check_registered(config, loss_mode, estimator)
+    used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
+            if name == "abc_grpo"]
+    if used:
+        notices += _check_workers_register_abc_grpo(config, " and ".join(used))
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
     if loss_mode == "abc_grpo":
         bounds = resolve_bounds(actor)
@@ -411,23 +418,12 @@ def _check_policy_loss_node(policy_loss: DictConfig, abc_keys: list[str]) -> Non
                              f"; valid: {sorted(known - {'_target_'})}"))
 
 
-def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_abc: bool) -> list[str]:
+def _check_registered(config: DictConfig, loss_mode: str, estimator: str) -> list[str]:
     """Both names must be in verl's registries; returns notices for names the Ray workers may register later."""
     from verl.trainer.ppo import core_algos
 
-    from abc_grpo_verl.plugin import registration_errors
-
-    errors = registration_errors() if uses_abc else []
-    if errors:
-        raise ConfigError(
-            "; ".join(errors) + ". Is abc-grpo-verl installed in this environment (`pip show abc-grpo-verl`)? "
-            "If the verl.plugins entry point is disabled (VERL_USE_EXTERNAL_PLUGINS), set "
-            "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin"
-        )
     # modules verl imports in every Ray worker (VERL_USE_EXTERNAL_MODULES) but this process has not imported
-    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
-    worker_modules = [m.strip() for m in str(env_vars.get("VERL_USE_EXTERNAL_MODULES", "")).split(",")
-                      if m.strip() and m.strip() not in sys.modules]
+    worker_modules = [m for m in _worker_modules(config) if m not in sys.modules]
     notices = []
     for key, name, registry, kind in ((LOSS_MODE_KEY, loss_mode, core_algos.POLICY_LOSS_REGISTRY, "policy loss"),
                                       (ESTIMATOR_KEY, estimator, core_algos.ADV_ESTIMATOR_REGISTRY,
@@ -440,6 +436,64 @@ def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_a
             continue
         raise ConfigError(f"{key}={name!r} is not a registered {kind}; valid: {sorted(registry)}")
     return notices
+
+
+def _worker_env(config: DictConfig, name: str) -> tuple[str | None, str]:
+    """The value of environment variable `name` in the Ray workers, and where it comes from.
+
+    ``runtime_env.env_vars`` of the config first (verl passes it to ``ray.init``). Otherwise the workers of a Ray
+    cluster this run starts inherit the driver's environment (verl's ``get_ppo_ray_runtime_env`` relies on the same);
+    those of a cluster started elsewhere (``ray_init.address``, ``RAY_ADDRESS``) have their nodes' environment,
+    which is unknown here: None.
+    """
+    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
+    if name in env_vars:
+        return str(env_vars[name]), f"{RUNTIME_ENV_VARS_KEY}.{name}"
+    started_elsewhere = OmegaConf.select(config, "ray_kwargs.ray_init.address", default=None) or os.environ.get(
+        "RAY_ADDRESS")
+    if name in os.environ and not started_elsewhere:
+        return os.environ[name], f"environment variable {name}"
+    return None, ""
+
+
+def _worker_modules(config: DictConfig) -> list[str]:
+    """The modules verl imports at ``import verl`` in every Ray worker (VERL_USE_EXTERNAL_MODULES)."""
+    modules, _ = _worker_env(config, "VERL_USE_EXTERNAL_MODULES")
+    return [module.strip() for module in (modules or "").split(",") if module.strip()]
+
+
+def _check_workers_register_abc_grpo(config: DictConfig, used: str) -> list[str]:
+    """An abc_grpo run needs this plugin imported in every Ray worker, which verl does at ``import verl`` through the
+    ``verl.plugins`` entry point (unless ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
+    An error where the workers' environment certainly loads neither (the run would fail inside them with
+    "Unsupported loss mode"); a notice where another module of VERL_USE_EXTERNAL_MODULES might.
+    """
+    from importlib.metadata import entry_points
+
+    modules = _worker_modules(config)
+    if set(modules) & set(REGISTERING_MODULES):
+        return []
+    policy, policy_origin = _worker_env(config, "VERL_USE_EXTERNAL_PLUGINS")
+    # verl's rule (verl/__init__.py): "auto" loads every entry point, "none" none, else the comma-separated names
+    policy = (policy or "auto").strip().lower()
+    names = {point.name for point in entry_points(group="verl.plugins") if point.module == REGISTERING_MODULES[0]}
+    if not names:
+        reason = "abc-grpo-verl's verl.plugins entry point is not installed in this environment"
+    elif policy == "none":
+        reason = f"{policy_origin}=none turns verl's plugin entry points off"
+    elif policy != "auto" and not names & {name.strip() for name in policy.split(",")}:
+        reason = f"{policy_origin}={policy} does not list this plugin's entry point ({', '.join(sorted(names))})"
+    else:
+        return []
+    if modules:
+        return [f"{used}, but {reason}; the Ray workers import {', '.join(modules)} "
+                "(VERL_USE_EXTERNAL_MODULES), one of which must import abc_grpo_verl.plugin"]
+    declared = OmegaConf.select(config, f"{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES", default=None) is not None
+    raise ConfigError(
+        f"{used}, but the Ray workers would not register abc_grpo: {reason}, and VERL_USE_EXTERNAL_MODULES does "
+        f"not name {REGISTERING_MODULES[0]}; add "
+        f"'{'' if declared else '+'}{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES={REGISTERING_MODULES[0]}'"
+    )
 
 
 def _check_rollout_n(config: DictConfig, estimator: str) -> None:

@@ -170,12 +170,40 @@ def test_sequence_ratio_without_sequence_aggregation_is_a_notice(launch):
                                                      "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean").log
 
 
-def test_registry_check_names_the_fallback(launch, monkeypatch):
-    from verl.trainer.ppo import core_algos
+ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
 
-    monkeypatch.delitem(core_algos.ADV_ESTIMATOR_REGISTRY, "abc_grpo")
-    result = launch()
-    assert result.status == 2 and "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin" in result.err
+
+@pytest.mark.parametrize(("argv", "env", "reason"), [
+    ([], {"VERL_USE_EXTERNAL_PLUGINS": "none"}, "environment variable VERL_USE_EXTERNAL_PLUGINS=none turns verl's "
+                                                "plugin entry points off"),
+    ([f"+{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=none"], {}, f"{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=none turns"),
+    ([f"+{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=other_plugin"], {},
+     f"{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=other_plugin does not list this plugin's entry point (abc_grpo)"),
+])
+def test_ray_workers_that_would_not_load_the_plugin_are_an_error(launch, argv, env, reason):
+    """The Ray workers of a cluster the run starts see the driver's environment plus runtime_env.env_vars; with the
+    entry point off there and no VERL_USE_EXTERNAL_MODULES, they would fail with "Unsupported loss mode"."""
+    plain = ["--config-path", "pkg://verl.trainer.config", "--config-name", "ppo_trainer", "algorithm.adv_estimator=grpo",
+             "+algorithm.policy_loss=abc_grpo"]
+    result = launch(*plain, *argv, env=env)
+    assert result.status == 2, result.err
+    assert (f"{KEY}.loss_mode=abc_grpo, but the Ray workers would not register abc_grpo: {reason}") in result.err
+    assert f"add '+{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin'" in result.err
+    # the fallback the message names works, and the packaged config carries it
+    fixed = launch(*plain, *argv, f"+{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin", env=env)
+    assert fixed.status == 0, fixed.err
+    assert launch(*argv, env=env).status == 0
+    # a cluster started elsewhere has its own nodes' environment: nothing to conclude from the driver's
+    if env:
+        assert launch(*plain, *argv, "+ray_kwargs.ray_init.address=auto", env=env).status == 0
+
+
+def test_another_worker_module_may_register_abc_grpo(launch):
+    result = launch(f"{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=my_pkg", env={"VERL_USE_EXTERNAL_PLUGINS": "none"})
+    assert result.status == 0, result.err
+    assert ("environment variable VERL_USE_EXTERNAL_PLUGINS=none turns verl's plugin entry points off; the Ray "
+            "workers import my_pkg (VERL_USE_EXTERNAL_MODULES), one of which must import abc_grpo_verl.plugin") in (
+        result.log)
 
 
 def test_a_loss_registered_only_in_the_ray_workers_is_a_notice(launch):
