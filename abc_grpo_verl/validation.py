@@ -56,6 +56,9 @@ ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
+# verl's own agent loops (verl.experimental.agent_loop), each returning one output per session in verl 0.9.1 and
+# main; tests/test_main_ppo.py holds this against verl's agent-loop registry and the loops' return annotations
+VERL_AGENT_LOOPS = ("single_turn_agent", "tool_agent")
 # the modules whose import registers abc_grpo with verl: the entry point's module, and the one it imports
 REGISTERING_MODULES = ("abc_grpo_verl.plugin", "abc_grpo_verl.algos")
 # `scheme://...` other than file:// is read by verl's copy_to_local (hdfs) or the hub, never checked here
@@ -174,15 +177,8 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
                  if key != "ratio_level" or policy_loss[key] != "token"]
         if stray:
             raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
-    if estimator == "abc_grpo" and OmegaConf.select(config, "actor_rollout_ref.rollout.multi_turn.enable",
-                                                    default=False):
-        # verl's V1 trainer groups multi-turn sessions (one outcome per session) only for the name "grpo"
-        # (trainer/ppo/v1/utils.py); under any other name every turn would count as a group member.
-        raise ConfigError(
-            f"{ESTIMATOR_KEY}=abc_grpo with actor_rollout_ref.rollout.multi_turn.enable=true: verl groups "
-            f"multi-turn sessions only for its own grpo estimator; set {ESTIMATOR_KEY}=grpo (same numbers "
-            f"on single-turn data) and keep {LOSS_MODE_KEY}=abc_grpo"
-        )
+    if estimator == "abc_grpo":
+        notices += _check_agent_loops(config)
     _check_rollout_n(config, estimator)
     if use_critic is None:  # `use_critic` is what verl's caller passes to validate_config: need_critic(config)
         from verl.trainer.ppo.utils import need_critic
@@ -494,6 +490,35 @@ def _check_workers_register_abc_grpo(config: DictConfig, used: str) -> list[str]
         f"not name {REGISTERING_MODULES[0]}; add "
         f"'{'' if declared else '+'}{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES={REGISTERING_MODULES[0]}'"
     )
+
+
+def _check_agent_loops(config: DictConfig) -> list[str]:
+    """A notice where an agent loop other than verl's own may run under the abc_grpo estimator on the V1 trainer.
+
+    An agent loop may return several outputs for one session (one sampled response to a prompt). verl's V1 trainer
+    scores a session by its last output and gives all its outputs that advantage, but only for ``grpo``
+    (``compute_advantage_for_multi_trajectories`` in verl/trainer/ppo/v1/utils.py); under any other estimator name,
+    abc_grpo included, every output is a group member of its own, which skews the group mean and std. verl's own
+    agent loops return one output per session, so the two estimators agree on them (``multi_turn.enable`` and the
+    tool agent included). How many outputs a loop returns shows only when it runs; the config shows only whether
+    another loop may run: ``agent.default_agent_loop`` not verl's, ``agent.agent_loop_config_path`` (its loops),
+    or ``agent.agent_loop_manager_class``. A dataset's per-row ``agent_name`` naming a loop that a plugin module
+    registers is not visible here at all.
+    """
+    if not OmegaConf.select(config, "trainer.use_v1", default=True):
+        return []  # the legacy trainer groups no estimator by session: grpo and abc_grpo agree there
+    agent = OmegaConf.select(config, "actor_rollout_ref.rollout.agent", default=None) or {}
+    key = "actor_rollout_ref.rollout.agent"
+    custom = [f"{key}.{name}={agent.get(name)}" for name in ("agent_loop_config_path", "agent_loop_manager_class")
+              if agent.get(name)]
+    if agent.get("default_agent_loop", VERL_AGENT_LOOPS[0]) not in VERL_AGENT_LOOPS:
+        custom.insert(0, f"{key}.default_agent_loop={agent.get('default_agent_loop')}")
+    if not custom:
+        return []
+    return [f"{ESTIMATOR_KEY}=abc_grpo with {', '.join(custom)}: if an agent loop returns several outputs for one "
+            f"session, verl's V1 trainer scores the session as one group member only for {ESTIMATOR_KEY}=grpo; "
+            f"abc_grpo counts each output. Use {ESTIMATOR_KEY}=grpo (the same numbers otherwise) with "
+            f"{LOSS_MODE_KEY}=abc_grpo"]
 
 
 def _check_rollout_n(config: DictConfig, estimator: str) -> None:

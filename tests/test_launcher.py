@@ -84,7 +84,6 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
     (["critic.enable=true"], "critic.enable=True builds a critic"),
     (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"],
      "bypass_mode=true with trainer.use_v1=false replaces the policy loss"),
-    (["actor_rollout_ref.rollout.multi_turn.enable=true"], "set algorithm.adv_estimator=grpo"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.ratio_level=sequence"], f"{KEY}.ratio_level=sequence only apply to"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.clip_neg_high=0.2"], "only apply to"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"],
@@ -162,6 +161,29 @@ def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):
     """The V1 trainer keeps abc_grpo and only uses the rollout log-probs as the old policy."""
     result = launch("algorithm.rollout_correction.bypass_mode=true")
     assert result.status == 0 and result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
+
+
+AGENT = "actor_rollout_ref.rollout.agent"
+
+
+def test_multi_turn_with_verls_tool_agent_keeps_the_abc_grpo_estimator(launch):
+    """verl's own agent loops return one output per session: grpo's session grouping changes nothing there."""
+    result = launch("actor_rollout_ref.rollout.multi_turn.enable=true", f"{AGENT}.default_agent_loop=tool_agent")
+    assert result.status == 0, result.err
+    assert "agent loop" not in result.log
+
+
+@pytest.mark.parametrize("override", [f"{AGENT}.default_agent_loop=my_agent",
+                                      f"{AGENT}.agent_loop_config_path=/conf/agents.yaml",
+                                      f"+{AGENT}.agent_loop_manager_class=my_pkg.Manager"])
+def test_another_agent_loop_under_the_abc_grpo_estimator_is_a_notice(launch, override):
+    result = launch(override)
+    assert result.status == 0, result.err
+    assert (f"algorithm.adv_estimator=abc_grpo with {override.lstrip('+')}: if an agent loop returns several outputs for one "
+            "session, verl's V1 trainer scores the session as one group member only for algorithm.adv_estimator="
+            "grpo") in result.log
+    assert "agent loop" not in launch(override, "algorithm.adv_estimator=grpo").log
+    assert "agent loop" not in launch(override, "trainer.use_v1=false").log
 
 
 def test_sequence_ratio_without_sequence_aggregation_is_a_notice(launch):

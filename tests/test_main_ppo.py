@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from verl.utils.config import omega_conf_to_dataclass
 from verl.workers.config import PolicyLossConfig
 
-from abc_grpo_verl.validation import ConfigError, preflight
+from abc_grpo_verl.validation import VERL_AGENT_LOOPS, ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
 
 KEY = "actor_rollout_ref.actor.policy_loss"
@@ -233,6 +233,22 @@ def test_a_critic_no_estimator_but_gae_reads_is_an_error_in_an_abc_run(estimator
                                           f"{estimator} never reads its values"):
         preflight(config)
     assert preflight(compose("abc_grpo_trainer", [*GRPO, "algorithm.adv_estimator=gae", "critic.enable=true"]))
+
+
+def test_verls_own_agent_loops_return_one_output_per_session():
+    """What the agent-loop notice assumes (VERL_AGENT_LOOPS), read from verl's registry and annotations."""
+    import typing
+
+    from hydra.utils import get_class
+
+    import verl.experimental.agent_loop  # noqa: F401  (registers verl's agent loops)
+    from verl.experimental.agent_loop.agent_loop import AgentLoopOutput, _agent_loop_registry
+
+    loops = {name: get_class(spec["_target_"]) for name, spec in _agent_loop_registry.items()
+             if spec["_target_"].startswith("verl.")}
+    assert sorted(loops) == sorted(VERL_AGENT_LOOPS)
+    for loop in loops.values():
+        assert typing.get_type_hints(loop.run)["return"] is AgentLoopOutput  # one output, not a list of them
 
 
 def test_the_packaged_config_by_name_and_the_dry_run(main_ppo_run, tmp_path):
