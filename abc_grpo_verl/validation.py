@@ -96,7 +96,9 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
 
     :func:`preflight` first (it may rewrite the config in place), then verl's `verl_validate` with every check of
     its own, then the summary log; under ``ABC_GRPO_DRY_RUN=1`` the data/model/reward checks and the printed
-    essentials follow and the process exits with status 0, before Ray.
+    essentials follow and the process exits with status 0, before Ray. An entry point that checks the config inside
+    a Ray worker (verl's one_step_off_policy does, in its TaskRunner) is past that point: exiting there would only
+    kill the actor, so the dry run raises instead, which ends the run with the reason.
     """
     try:
         arguments = inspect.signature(verl_validate).bind(*args, **kwargs).arguments
@@ -117,9 +119,21 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     if _switch(DRY_RUN_ENV):
         notices = check_resources(config)
         print_essentials(config, notices)
+        if _in_ray_worker():
+            raise RuntimeError(
+                f"{DRY_RUN_ENV}=1: the configuration is valid (the essentials are printed above), but this entry point "
+                "checks it inside a Ray worker, after Ray started, so the dry run ends the run here with this error "
+                "instead of training; verl.trainer.main_ppo and abc_grpo_verl.train check it before Ray"
+            )
         print(f"abc_grpo_verl: {DRY_RUN_ENV} set: configuration is valid; not starting Ray", flush=True)
         sys.exit(0)
     return result
+
+
+def _in_ray_worker() -> bool:
+    """Whether this process is a Ray worker (an actor such as a TaskRunner), not the driver."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
 
 
 def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:

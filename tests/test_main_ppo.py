@@ -12,10 +12,12 @@ verl's main_ppo passes its composed config to ``validate_config`` on the driver 
 """
 
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import verl.trainer.main_ppo as main_ppo
@@ -26,6 +28,7 @@ from verl.workers.config import PolicyLossConfig
 from abc_grpo_verl.validation import VERL_AGENT_LOOPS, ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
 
+ROOT = Path(__file__).resolve().parents[1]
 KEY = "actor_rollout_ref.actor.policy_loss"
 # verl's GRPO example reduced to what composes on CPU: no critic, micro-batches set
 GRPO = [*MICRO_BATCHES, "algorithm.adv_estimator=grpo"]
@@ -113,6 +116,76 @@ def test_the_taskrunner_receives_the_mapped_config(user_configs, tmp_path):
     assert not any("'policy_loss': 'abc_grpo'" in line for line in runner)  # gone from algorithm
     assert "abc_grpo_verl checked the config: loss_mode=abc_grpo" in output
     assert result.returncode != 0  # no model, no GPU: it stops inside the TaskRunner
+
+
+def test_which_of_verls_rl_entry_points_run_the_preflight():
+    """The README's list of covered entry points, read from verl's code (a failure here means the list is stale)."""
+    import verl.experimental.fully_async_policy.fully_async_main as fully_async
+    import verl.experimental.one_step_off_policy.main_ppo as one_step_off
+
+    # both bind the plugin's wrapper: main_ppo calls it on the driver before run_ppo, one_step_off_policy inside its
+    # Ray TaskRunner (after Ray started)
+    assert main_ppo.validate_config.abc_grpo_verl_preflight and one_step_off.validate_config.abc_grpo_verl_preflight
+    assert "validate_config(" in inspect.getsource(main_ppo.main.__wrapped__)
+    assert "validate_config(" in inspect.getsource(one_step_off.OneStepTaskRunner.__ray_actor_class__.run)
+    assert "validate_config(" not in inspect.getsource(one_step_off.main.__wrapped__)
+    # fully_async_policy never calls it: no alias mapping, no check
+    assert "validate_config" not in inspect.getsource(fully_async)
+
+
+IN_A_RAY_ACTOR = """
+import sys
+from pathlib import Path
+
+import ray
+
+from tests.hydra_apps import MICRO_BATCHES, compose, write_dataset
+
+tmp = Path(sys.argv[1])
+files = [write_dataset(tmp / name) for name in ("train.parquet", "val.parquet")]
+(tmp / "model").mkdir()
+(tmp / "model" / "config.json").write_text("{}")
+config = compose("abc_grpo_trainer", [*MICRO_BATCHES, f"data.train_files={files[0]}", f"data.val_files={files[1]}",
+                                      f"actor_rollout_ref.model.path={tmp / 'model'}"])
+ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"ABC_GRPO_DRY_RUN": "1"}})
+
+
+@ray.remote
+class TaskRunner:
+    # as verl.experimental.one_step_off_policy's OneStepTaskRunner.run: validate_config inside the actor
+    def run(self, config):
+        from verl.utils.config import validate_config
+
+        validate_config(config=config, use_reference_policy=False, use_critic=False)
+        return "trained"
+
+    def alive(self):
+        return True
+
+
+runner = TaskRunner.remote()
+try:
+    print("RESULT", ray.get(runner.run.remote(config)))
+except Exception as error:
+    print("RESULT", type(error).__name__, str(error).replace(chr(10), " "))
+print("ALIVE", ray.get(runner.alive.remote()))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_the_dry_run_inside_a_ray_actor_ends_the_run_without_exiting_the_actor(tmp_path):
+    """Where the config is checked inside a Ray actor, the dry run cannot stop before Ray: it ends the run with an
+    error that says so, neither training nor calling sys.exit inside the actor."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
+    result = subprocess.run([sys.executable, "-c", IN_A_RAY_ACTOR, str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT, env={**environment, "RAY_DISABLE_USAGE_STATS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("RESULT", "ALIVE"))]
+    assert lines[0].startswith("RESULT RayTaskError"), result.stdout[-3000:]
+    assert ("ABC_GRPO_DRY_RUN=1: the configuration is valid (the essentials are printed above), but this entry point "
+            "checks it inside a Ray worker, after Ray started") in lines[0]
+    assert lines[1] == "ALIVE True"
 
 
 @pytest.fixture
