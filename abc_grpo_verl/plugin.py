@@ -59,13 +59,14 @@ def registration_errors() -> list[str]:
     return errors
 
 
-def install_preflight() -> bool:
+def install_preflight(required: bool = False) -> bool:
     """Wrap verl's ``validate_config`` once (a reload or a second import keeps the first wrapper).
 
-    Returns whether verl's function is wrapped now.
+    `required`: the launcher's call, which wraps it whatever ``ABC_GRPO_PREFLIGHT`` says (the switch is for plain
+    verl; the launcher exists to check). Returns whether verl's function is wrapped now.
     """
     try:
-        enabled = env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
+        enabled = required or env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
     except ValueError as error:
         # an exception here would be swallowed by verl; the preflight itself reports the bad value as an error
         logger.error("abc_grpo_verl: %s", error)
@@ -83,7 +84,7 @@ def install_preflight() -> bool:
         logger.error(
             "abc_grpo_verl %s: verl.utils.config.validate_config is gone from this verl (%s): plain verl.trainer."
             "main_ppo will NOT run the ABC-GRPO preflight (algorithm.policy_loss is not honoured, bad bounds reach "
-            "the workers). Use `python -m abc_grpo_verl.train` or update abc-grpo-verl.",
+            "the workers), and abc_grpo_verl.train refuses to run. Update abc-grpo-verl.",
             __version__, error,
         )
         return False

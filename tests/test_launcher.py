@@ -287,10 +287,42 @@ def test_a_bad_config_fails_before_ray_even_without_dry_run(launch):
     assert not ray.is_initialized()
 
 
+def test_a_bug_in_the_checks_keeps_its_traceback(launch, monkeypatch):
+    """Only configuration errors become the one line and exit 2; anything else is a bug, reported as hydra reports
+    any exception of the app."""
+    from abc_grpo_verl import validation
+
+    def broken(config, use_critic=None):
+        raise KeyError("a bug in the preflight")
+
+    monkeypatch.setattr(validation, "preflight", broken)
+    result = launch()
+    assert result.status == 1 and "configuration error" not in result.err
+    assert "Traceback" in result.err and "KeyError: 'a bug in the preflight'" in result.err
+
+
+def test_an_error_of_the_run_itself_is_not_a_configuration_error(monkeypatch):
+    """The same exception types out of the training run (a Ray task error is also an instance of its cause's type)
+    are not reported as configuration errors: they propagate with their traceback."""
+    import verl.trainer.main_ppo as main_ppo
+
+    from abc_grpo_verl.train import run
+    from tests.hydra_apps import compose
+
+    def training(config, task_runner_class):
+        raise ValueError("loss is nan at step 3")
+
+    monkeypatch.setattr(main_ppo, "run_ppo", training)
+    with pytest.raises(ValueError, match="loss is nan at step 3"):
+        run(compose("abc_grpo_trainer", MICRO_BATCHES))
+
+
 @pytest.mark.slow
-def test_python_dash_m_entry_point(resources, tmp_path):
+@pytest.mark.parametrize("switch", [{}, {"ABC_GRPO_PREFLIGHT": "0"}])
+def test_python_dash_m_entry_point(resources, tmp_path, switch):
+    """As a user runs it; ABC_GRPO_PREFLIGHT=0 (plain verl's switch) does not turn the launcher's checks off."""
     result = subprocess.run([sys.executable, "-m", "abc_grpo_verl.train", *MICRO_BATCHES, *resources],
-                            env={"ABC_GRPO_DRY_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+                            env={"ABC_GRPO_DRY_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **switch},
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "configuration is valid; not starting Ray" in result.stdout
