@@ -141,9 +141,11 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
 
     In place: ``algorithm.policy_loss`` (the alias) is moved onto ``actor_rollout_ref.actor.policy_loss.loss_mode``
     and deleted, and a ``policy_loss`` node that sets ABC keys under verl's own ``_target_`` is pointed at
-    ``ABCPolicyLossConfig`` (a subclass: every verl field stays). Runs that do not use ABC-GRPO only get the checks
-    whose failure verl would hit anyway (unregistered names, a fractional ``rollout.n``, bad ``ABC_GRPO_*``
-    switches); unknown keys under ``algorithm`` that are not ours are a notice, never an error.
+    ``ABCPolicyLossConfig`` (a subclass: every verl field stays). A config verl accepts and that does not use
+    ABC-GRPO passes unchanged: such runs only get the checks whose failure verl would hit anyway (unregistered
+    names, a fractional ``rollout.n``, a policy_loss key or class verl cannot build, bad ``ABC_GRPO_*`` switches),
+    and absent nodes or keys take verl's defaults; keys under ``algorithm`` that verl ignores are a warning unless
+    they ask for abc_grpo. `use_critic` is what verl's caller passes to ``validate_config`` (``need_critic``).
     """
     from verl.trainer.config import AlgoConfig
     from verl.trainer.ppo.core_algos import AdvantageEstimator
@@ -157,7 +159,6 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
     _check_policy_loss_node(policy_loss, abc_keys)
 
-    actor = config.actor_rollout_ref.actor
     loss_mode = _loss_mode(config)
     estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
@@ -168,14 +169,18 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
         notices += _check_workers_register_abc_grpo(config, " and ".join(used))
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
     if loss_mode == "abc_grpo":
+        from verl.workers.config import ActorConfig
+
+        actor = config.actor_rollout_ref.actor
         bounds = resolve_bounds(actor)
         checked.bounds = dict(zip(BOUND_FIELDS, (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low),
                                   strict=True))
         checked.ratio_level = resolve_ratio_level(actor)
-        if checked.ratio_level == "sequence" and actor.loss_agg_mode != "seq-mean-token-mean":
+        loss_agg_mode = actor.get("loss_agg_mode", ActorConfig.loss_agg_mode)
+        if checked.ratio_level == "sequence" and loss_agg_mode != "seq-mean-token-mean":
             notices.append(
-                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode="
-                f"{actor.loss_agg_mode}: GSPO's sequence objective is seq-mean-token-mean"
+                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode={loss_agg_mode}: "
+                "GSPO's sequence objective is seq-mean-token-mean"
             )
         # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1
         # trainer keeps abc_grpo and only takes the rollout's log-probs as the old policy.
@@ -194,17 +199,22 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     if estimator == "abc_grpo":
         notices += _check_agent_loops(config)
     _check_rollout_n(config, estimator)
-    if use_critic is None:  # `use_critic` is what verl's caller passes to validate_config: need_critic(config)
-        from verl.trainer.ppo.utils import need_critic
-
-        use_critic = need_critic(config)
     # verl's compute_advantage hands the critic's values to gae only; every other estimator ignores them
-    if uses_abc and use_critic and estimator != AdvantageEstimator.GAE:
+    if uses_abc and estimator != AdvantageEstimator.GAE and _builds_critic(config, use_critic):
         raise ConfigError(
             f"critic.enable={OmegaConf.select(config, 'critic.enable', default=None)} builds a critic, but "
             f"{ESTIMATOR_KEY}={estimator} never reads its values (in verl only gae does); set critic.enable=false"
         )
     return checked
+
+
+def _builds_critic(config: DictConfig, use_critic: bool | None) -> bool:
+    """verl's decision: what its caller passed to validate_config, else its need_critic rule."""
+    if use_critic is not None:
+        return use_critic
+    from verl.trainer.ppo.utils import need_critic
+
+    return need_critic(config)
 
 
 def _switch(name: str) -> bool:
@@ -240,9 +250,10 @@ def _apply_alias(config: DictConfig) -> None:
     A loss_mode the user set explicitly (command line or a config file of theirs) to another value is an error,
     wherever each of the two was set.
     """
-    if "policy_loss" not in config.algorithm:
+    algorithm = OmegaConf.select(config, "algorithm", default=None)
+    if algorithm is None or "policy_loss" not in algorithm:
         return
-    alias = config.algorithm.policy_loss
+    alias = algorithm.policy_loss
     with open_dict(config):
         if alias is not None:
             if not isinstance(alias, str):
@@ -267,7 +278,7 @@ def _apply_alias(config: DictConfig) -> None:
 
                 OmegaConf.update(config, POLICY_LOSS_KEY, {"_target_": _class_path(PolicyLossConfig)})
             OmegaConf.update(config, LOSS_MODE_KEY, alias)
-        del config.algorithm["policy_loss"]
+        del algorithm["policy_loss"]
 
 
 def user_origins(key: str) -> list[str] | None:
@@ -684,7 +695,6 @@ def _check_reward_function(config: DictConfig) -> list[str]:
 
 def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     """The settings that make a run what it claims, with every default resolved to a number."""
-    actor = config.actor_rollout_ref.actor
     loss_mode = _loss_mode(config)
     essentials: dict[str, Any] = {
         LOSS_MODE_KEY: loss_mode,
@@ -692,6 +702,9 @@ def resolved_essentials(config: DictConfig) -> dict[str, Any]:
         "algorithm.norm_adv_by_std_in_grpo": config.algorithm.norm_adv_by_std_in_grpo,
     }
     if loss_mode == "abc_grpo":
+        from verl.workers.config import ActorConfig
+
+        actor = config.actor_rollout_ref.actor
         bounds = resolve_bounds(actor)
         widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
         for name, value in zip(BOUND_FIELDS, widths, strict=True):
