@@ -695,6 +695,7 @@ def _check_reward_function(config: DictConfig) -> list[str]:
 
 def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     """The settings that make a run what it claims, with every default resolved to a number."""
+    actor = config.actor_rollout_ref.actor
     loss_mode = _loss_mode(config)
     essentials: dict[str, Any] = {
         LOSS_MODE_KEY: loss_mode,
@@ -702,9 +703,6 @@ def resolved_essentials(config: DictConfig) -> dict[str, Any]:
         "algorithm.norm_adv_by_std_in_grpo": config.algorithm.norm_adv_by_std_in_grpo,
     }
     if loss_mode == "abc_grpo":
-        from verl.workers.config import ActorConfig
-
-        actor = config.actor_rollout_ref.actor
         bounds = resolve_bounds(actor)
         widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
         for name, value in zip(BOUND_FIELDS, widths, strict=True):
