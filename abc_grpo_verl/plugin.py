@@ -25,7 +25,8 @@ Two things happen here, nothing else:
    that runs :func:`abc_grpo_verl.validation.validate`: this package's preflight, then verl's own function
    unchanged. verl's ``main_ppo`` binds the name when it is imported, which is after ``import verl`` has run this
    module, so plain ``python -m verl.trainer.main_ppo`` runs the checks on the driver, before Ray.
-   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is. If verl moves or renames it, an ERROR says so.
+   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is (the launcher, ``abc_grpo_verl.train``, wraps it
+   anyway). If verl moves or renames it, an ERROR says so.
 """
 
 import functools
