@@ -25,7 +25,8 @@ Two things happen here, nothing else:
    that runs :func:`abc_grpo_verl.validation.validate`: this package's preflight, then verl's own function
    unchanged. verl's ``main_ppo`` binds the name when it is imported, which is after ``import verl`` has run this
    module, so plain ``python -m verl.trainer.main_ppo`` runs the checks on the driver, before Ray.
-   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is. If verl moves or renames it, an ERROR says so.
+   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is (the launcher, ``abc_grpo_verl.train``, wraps it
+   anyway). If verl moves or renames it, an ERROR says so.
 """
 
 import functools
@@ -59,13 +60,14 @@ def registration_errors() -> list[str]:
     return errors
 
 
-def install_preflight() -> bool:
+def install_preflight(required: bool = False) -> bool:
     """Wrap verl's ``validate_config`` once (a reload or a second import keeps the first wrapper).
 
-    Returns whether verl's function is wrapped now.
+    `required`: the launcher's call, which wraps it whatever ``ABC_GRPO_PREFLIGHT`` says (the switch is for plain
+    verl; the launcher exists to check). Returns whether verl's function is wrapped now.
     """
     try:
-        enabled = env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
+        enabled = required or env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
     except ValueError as error:
         # an exception here would be swallowed by verl; the preflight itself reports the bad value as an error
         logger.error("abc_grpo_verl: %s", error)
@@ -83,7 +85,7 @@ def install_preflight() -> bool:
         logger.error(
             "abc_grpo_verl %s: verl.utils.config.validate_config is gone from this verl (%s): plain verl.trainer."
             "main_ppo will NOT run the ABC-GRPO preflight (algorithm.policy_loss is not honoured, bad bounds reach "
-            "the workers). Use `python -m abc_grpo_verl.train` or update abc-grpo-verl.",
+            "the workers), and abc_grpo_verl.train refuses to run. Update abc-grpo-verl.",
             __version__, error,
         )
         return False

@@ -25,6 +25,7 @@ import difflib
 import inspect
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -53,12 +54,13 @@ LOSS_MODE_KEY = f"{POLICY_LOSS_KEY}.loss_mode"
 ESTIMATOR_KEY = "algorithm.adv_estimator"
 ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
-VERL_POLICY_LOSS_TARGET = "verl.workers.config.PolicyLossConfig"
-ABC_POLICY_LOSS_TARGET = "abc_grpo_verl.config.ABCPolicyLossConfig"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
-# Estimators whose advantage is group-relative: a critic would be trained for nothing.
-GROUP_ESTIMATORS = {"abc_grpo", "grpo", "grpo_vectorized", "grpo_passk"}
+# verl's own agent loops (verl.experimental.agent_loop), each returning one output per session in verl 0.9.1 and
+# main; tests/test_main_ppo.py holds this against verl's agent-loop registry and the loops' return annotations
+VERL_AGENT_LOOPS = ("single_turn_agent", "tool_agent")
+# the modules whose import registers abc_grpo with verl: the entry point's module, and the one it imports
+REGISTERING_MODULES = ("abc_grpo_verl.plugin", "abc_grpo_verl.algos")
 # `scheme://...` other than file:// is read by verl's copy_to_local (hdfs) or the hub, never checked here
 REMOTE_PATH = re.compile(r"^(?!file://)[A-Za-z][A-Za-z0-9+.-]*://")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -94,10 +96,13 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
 
     :func:`preflight` first (it may rewrite the config in place), then verl's `verl_validate` with every check of
     its own, then the summary log; under ``ABC_GRPO_DRY_RUN=1`` the data/model/reward checks and the printed
-    essentials follow and the process exits with status 0, before Ray.
+    essentials follow and the process exits with status 0, before Ray. An entry point that checks the config inside
+    a Ray worker (verl's one_step_off_policy does, in its TaskRunner) is past that point: exiting there would only
+    kill the actor, so the dry run raises instead, which ends the run with the reason.
     """
     try:
-        config = inspect.signature(verl_validate).bind(*args, **kwargs).arguments["config"]
+        arguments = inspect.signature(verl_validate).bind(*args, **kwargs).arguments
+        config = arguments["config"]
     except (TypeError, KeyError):
         logger.error(
             "abc_grpo_verl: verl's validate_config no longer takes `config` (signature %s): the ABC-GRPO preflight "
@@ -106,7 +111,7 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
             inspect.signature(verl_validate),
         )
         return verl_validate(*args, **kwargs)
-    checked = preflight(config)
+    checked = preflight(config, use_critic=arguments.get("use_critic"))
     result = verl_validate(*args, **kwargs)
     logger.info(checked.summary())
     for notice in checked.notices:
@@ -114,43 +119,68 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     if _switch(DRY_RUN_ENV):
         notices = check_resources(config)
         print_essentials(config, notices)
+        if _in_ray_worker():
+            raise RuntimeError(
+                f"{DRY_RUN_ENV}=1: the configuration is valid (the essentials are printed above), but this entry point "
+                "checks it inside a Ray worker, after Ray started, so the dry run ends the run here with this error "
+                "instead of training; verl.trainer.main_ppo and abc_grpo_verl.train check it before Ray"
+            )
         print(f"abc_grpo_verl: {DRY_RUN_ENV} set: configuration is valid; not starting Ray", flush=True)
         sys.exit(0)
     return result
 
 
-def preflight(config: DictConfig) -> Checked:
+def _in_ray_worker() -> bool:
+    """Whether this process is a Ray worker (an actor such as a TaskRunner), not the driver."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
+
+
+def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     """Check `config` and normalise it in place: fail on what verl would accept but run wrongly or crash on later.
 
     In place: ``algorithm.policy_loss`` (the alias) is moved onto ``actor_rollout_ref.actor.policy_loss.loss_mode``
     and deleted, and a ``policy_loss`` node that sets ABC keys under verl's own ``_target_`` is pointed at
-    ``ABCPolicyLossConfig`` (a subclass: every verl field stays). Runs that do not use ABC-GRPO only get the checks
-    whose failure verl would hit anyway (unregistered names, a fractional ``rollout.n``, bad ``ABC_GRPO_*``
-    switches); unknown keys under ``algorithm`` that are not ours are a notice, never an error.
+    ``ABCPolicyLossConfig`` (a subclass: every verl field stays). A config verl accepts and that does not use
+    ABC-GRPO passes unchanged: such runs only get the checks whose failure verl would hit anyway (unregistered
+    names, a fractional ``rollout.n``, a policy_loss key or class verl cannot build, bad ``ABC_GRPO_*`` switches),
+    and absent nodes or keys take verl's defaults; keys under ``algorithm`` that verl ignores are a warning unless
+    they ask for abc_grpo. `use_critic` is what verl's caller passes to ``validate_config`` (``need_critic``).
     """
+    from verl.trainer.config import AlgoConfig
+    from verl.trainer.ppo.core_algos import AdvantageEstimator
+
     _check_switches(config)
-    opted_in = config.algorithm.get("policy_loss", None) is not None
+    opted_in = OmegaConf.select(config, ALIAS_KEY, default=None) is not None
     _apply_alias(config)
     _check_algorithm_keys(config)
-    policy_loss = OmegaConf.select(config, POLICY_LOSS_KEY)
+    # verl's ActorConfig fills in PolicyLossConfig's defaults for an absent node or key; so does this check
+    policy_loss = _policy_loss_node(config)
     abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
-    _adopt_abc_policy_loss_config(policy_loss, abc_keys)
-    _check_policy_loss_keys(policy_loss)
+    _check_policy_loss_node(policy_loss, abc_keys)
 
-    actor = config.actor_rollout_ref.actor
-    loss_mode, estimator = policy_loss.loss_mode, config.algorithm.adv_estimator
+    loss_mode = _loss_mode(config)
+    estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
-    notices = _check_registered(config, loss_mode, estimator, uses_abc)
+    notices = _check_registered(config, loss_mode, estimator)
+    used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
+            if name == "abc_grpo"]
+    if used:
+        notices += _check_workers_register_abc_grpo(config, " and ".join(used))
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
     if loss_mode == "abc_grpo":
+        from verl.workers.config import ActorConfig
+
+        actor = config.actor_rollout_ref.actor
         bounds = resolve_bounds(actor)
         checked.bounds = dict(zip(BOUND_FIELDS, (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low),
                                   strict=True))
         checked.ratio_level = resolve_ratio_level(actor)
-        if checked.ratio_level == "sequence" and actor.loss_agg_mode != "seq-mean-token-mean":
+        loss_agg_mode = actor.get("loss_agg_mode", ActorConfig.loss_agg_mode)
+        if checked.ratio_level == "sequence" and loss_agg_mode != "seq-mean-token-mean":
             notices.append(
-                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode="
-                f"{actor.loss_agg_mode}: GSPO's sequence objective is seq-mean-token-mean"
+                f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode={loss_agg_mode}: "
+                "GSPO's sequence objective is seq-mean-token-mean"
             )
         # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1
         # trainer keeps abc_grpo and only takes the rollout's log-probs as the old policy.
@@ -166,24 +196,25 @@ def preflight(config: DictConfig) -> Checked:
                  if key != "ratio_level" or policy_loss[key] != "token"]
         if stray:
             raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
-    if estimator == "abc_grpo" and OmegaConf.select(config, "actor_rollout_ref.rollout.multi_turn.enable",
-                                                    default=False):
-        # verl's V1 trainer groups multi-turn sessions (one outcome per session) only for the name "grpo"
-        # (trainer/ppo/v1/utils.py); under any other name every turn would count as a group member.
-        raise ConfigError(
-            f"{ESTIMATOR_KEY}=abc_grpo with actor_rollout_ref.rollout.multi_turn.enable=true: verl groups "
-            f"multi-turn sessions only for its own grpo estimator; set {ESTIMATOR_KEY}=grpo (same numbers "
-            f"on single-turn data) and keep {LOSS_MODE_KEY}=abc_grpo"
-        )
+    if estimator == "abc_grpo":
+        notices += _check_agent_loops(config)
     _check_rollout_n(config, estimator)
-    critic = OmegaConf.select(config, "critic.enable", default=None)
-    # verl builds a critic for a group-relative estimator only when critic.enable is true (need_critic)
-    if uses_abc and estimator in GROUP_ESTIMATORS and critic:
+    # verl's compute_advantage hands the critic's values to gae only; every other estimator ignores them
+    if uses_abc and estimator != AdvantageEstimator.GAE and _builds_critic(config, use_critic):
         raise ConfigError(
-            f"critic.enable={critic} builds a critic, but {ESTIMATOR_KEY}={estimator} is "
-            "group-relative and never uses its values; set critic.enable=false"
+            f"critic.enable={OmegaConf.select(config, 'critic.enable', default=None)} builds a critic, but "
+            f"{ESTIMATOR_KEY}={estimator} never reads its values (in verl only gae does); set critic.enable=false"
         )
     return checked
+
+
+def _builds_critic(config: DictConfig, use_critic: bool | None) -> bool:
+    """verl's decision: what its caller passed to validate_config, else its need_critic rule."""
+    if use_critic is not None:
+        return use_critic
+    from verl.trainer.ppo.utils import need_critic
+
+    return need_critic(config)
 
 
 def _switch(name: str) -> bool:
@@ -219,9 +250,10 @@ def _apply_alias(config: DictConfig) -> None:
     A loss_mode the user set explicitly (command line or a config file of theirs) to another value is an error,
     wherever each of the two was set.
     """
-    if "policy_loss" not in config.algorithm:
+    algorithm = OmegaConf.select(config, "algorithm", default=None)
+    if algorithm is None or "policy_loss" not in algorithm:
         return
-    alias = config.algorithm.policy_loss
+    alias = algorithm.policy_loss
     with open_dict(config):
         if alias is not None:
             if not isinstance(alias, str):
@@ -240,8 +272,13 @@ def _apply_alias(config: DictConfig) -> None:
                         f"(from {'; '.join(origins)}) disagree; {ALIAS_KEY} is an alias of {LOSS_MODE_KEY}: set "
                         "one of them, or the same value in both"
                     )
+            if OmegaConf.select(config, POLICY_LOSS_KEY, default=None) is None:
+                # a node verl builds its own class from (without `_target_` it would hand the actor a plain dict)
+                from verl.workers.config import PolicyLossConfig
+
+                OmegaConf.update(config, POLICY_LOSS_KEY, {"_target_": _class_path(PolicyLossConfig)})
             OmegaConf.update(config, LOSS_MODE_KEY, alias)
-        del config.algorithm["policy_loss"]
+        del algorithm["policy_loss"]
 
 
 def user_origins(key: str) -> list[str] | None:
@@ -296,80 +333,118 @@ def _is_packaged(source: str) -> bool:
 
 
 def _check_algorithm_keys(config: DictConfig) -> None:
-    """Keys under ``algorithm`` that verl's AlgoConfig lacks: ours misplaced or misspelt are errors, others warnings."""
-    from hydra.utils import get_class
+    """Keys under ``algorithm`` that verl's AlgoConfig lacks, so verl ignores them.
 
-    target = config.algorithm.get("_target_", None)
+    Errors only where the run asked for ABC-GRPO and would silently not get it: one of this package's keys placed
+    there (a bound, ``ratio_level``), the alias spelt another way (case, ``_`` and ``-`` aside: ``policyloss``), or
+    any ignored key set to ``abc_grpo``. Every other key is a warning, because other recipes read their own keys
+    there: a key verl reads elsewhere (``loss_agg_mode``, the actor's) names that place, and a likely misspelling
+    names the closest keys.
+    """
+    from hydra.utils import get_class
+    from verl.workers.config import PolicyLossConfig
+
+    algorithm = OmegaConf.select(config, "algorithm", default=None)
+    target = algorithm.get("_target_", None) if algorithm is not None else None
     try:
         known = {f.name for f in dataclasses.fields(get_class(target))}
     except Exception:  # noqa: BLE001 - no dataclass target: verl does not convert this section, nothing to compare
         return
-    ours = {"policy_loss": ALIAS_KEY, "loss_mode": LOSS_MODE_KEY,
-            **{key: f"{POLICY_LOSS_KEY}.{key}" for key in ABC_POLICY_LOSS_KEYS}}
-    for key in sorted(set(config.algorithm) - known - {"_target_"}):
-        if key in ours:
-            raise ConfigError(f"algorithm.{key}={config.algorithm[key]} is misplaced: neither verl nor abc_grpo_verl "
-                              f"reads it there; it belongs in {ours[key]}")
-        misspelt = _close(key, ours)
-        if misspelt:
-            raise ConfigError(f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean "
-                              f"{ours[misspelt[0]]}?")
-        verl_names = _close(key, known)
-        hint = (f"; did you mean {' or '.join(f'algorithm.{name}' for name in verl_names)}?" if verl_names
-                else " (other recipes may read their own keys there)")
+    ours = {"policy_loss": ALIAS_KEY, **{key: f"{POLICY_LOSS_KEY}.{key}" for key in ABC_POLICY_LOSS_KEYS}}
+    # where verl reads a key of that name: the actor's own keys, then its PolicyLossConfig's
+    actor = OmegaConf.select(config, "actor_rollout_ref.actor", default=None) or {}
+    verls = {**{f.name: f"{POLICY_LOSS_KEY}.{f.name}" for f in dataclasses.fields(PolicyLossConfig)},
+             **{key: f"actor_rollout_ref.actor.{key}" for key in actor}}
+    verls = {key: home for key, home in verls.items() if key not in ("_target_", "policy_loss")}
+    homes = {**{name: f"algorithm.{name}" for name in known}, **verls, **ours}
+    for key in sorted(set(algorithm) - known - {"_target_"}):
+        value = algorithm.get(key)
+        setting = f"algorithm.{key}={value}"
+        if _norm(key) in map(_norm, ours):
+            home = next(home for name, home in ours.items() if _norm(name) == _norm(key))
+            raise ConfigError(f"{setting} is misplaced: neither verl nor abc_grpo_verl reads it there; it belongs in "
+                              f"{home}" if key in ours else
+                              f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean {home}?")
+        by_norm = {_norm(name): home for name, home in verls.items()}
+        if _norm(key) in by_norm:
+            hint = f"; verl reads it as {by_norm[_norm(key)]}"
+        else:
+            close = _close(key, homes)
+            hint = (f"; did you mean {' or '.join(homes[name] for name in close)}?" if close
+                    else " (other recipes may read their own keys there)")
+        if isinstance(value, str) and value == "abc_grpo":
+            raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so the run would not use "
+                              f"abc_grpo{hint}; {ALIAS_KEY}=abc_grpo turns it on")
         logger.warning("abc_grpo_verl: algorithm.%s is not a field of verl's %s, so verl ignores it%s",
                        key, target.rsplit(".", 1)[-1], hint)
 
 
+def _norm(name: str) -> str:
+    """A key as compared for misspellings: case, underscores and dashes aside."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
 def _close(key: str, names: Any) -> list[str]:
-    """The names `key` probably misspells (case, underscores and dashes ignored)."""
-    def norm(name: str) -> str:
-        return name.lower().replace("_", "").replace("-", "")
-
-    by_norm = {norm(name): name for name in names}
-    return [by_norm[match] for match in difflib.get_close_matches(norm(key), list(by_norm), n=2, cutoff=0.8)]
+    """The (at most two) names `key` probably misspells."""
+    by_norm = {_norm(name): name for name in names}
+    return [by_norm[match] for match in difflib.get_close_matches(_norm(key), list(by_norm), n=2, cutoff=0.8)]
 
 
-def _adopt_abc_policy_loss_config(policy_loss: DictConfig, abc_keys: list[str]) -> None:
-    """ABC keys under verl's own PolicyLossConfig target: point the node at the subclass that declares them."""
-    if abc_keys and policy_loss.get("_target_", None) == VERL_POLICY_LOSS_TARGET:
-        with open_dict(policy_loss):
-            policy_loss._target_ = ABC_POLICY_LOSS_TARGET
-        logger.info("abc_grpo_verl: %s._target_ set to %s, which declares %s", POLICY_LOSS_KEY,
-                    ABC_POLICY_LOSS_TARGET, ", ".join(abc_keys))
+def _policy_loss_node(config: DictConfig) -> DictConfig:
+    """The policy_loss node; an empty one where the config has none (verl's ActorConfig then builds the defaults)."""
+    node = OmegaConf.select(config, POLICY_LOSS_KEY, default=None)
+    return OmegaConf.create({}) if node is None else node
 
 
-def _check_policy_loss_keys(policy_loss: DictConfig) -> None:
-    """Unknown keys in a policy_loss node of verl's or our class: verl's constructor would fail with no hint."""
+def _loss_mode(config: DictConfig) -> str:
+    """The loss the actor runs: the node's loss_mode, else verl's PolicyLossConfig default."""
+    from verl.workers.config import PolicyLossConfig
+
+    return _policy_loss_node(config).get("loss_mode", PolicyLossConfig.loss_mode)
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_policy_loss_node(policy_loss: DictConfig, abc_keys: list[str]) -> None:
+    """The policy_loss node's class, resolved as hydra will resolve it: ABC keys under verl's own PolicyLossConfig
+    point it at the subclass that declares them; a key its dataclass lacks would fail verl's constructor with no
+    hint, so it is an error naming the closest valid key."""
+    from hydra.utils import get_class
+    from verl.workers.config import PolicyLossConfig
+
     from abc_grpo_verl.config import ABCPolicyLossConfig
 
-    if policy_loss.get("_target_", None) not in (VERL_POLICY_LOSS_TARGET, ABC_POLICY_LOSS_TARGET):
+    target = policy_loss.get("_target_", None)
+    if target is None:  # no class to build: verl's ActorConfig fills in its defaults (an absent node) or not at all
         return
-    known = {f.name for f in dataclasses.fields(ABCPolicyLossConfig)} | {"_target_"}
+    try:
+        cls = get_class(target)
+    except Exception as error:  # noqa: BLE001 - import errors of any kind: verl's instantiate fails on them too
+        raise ConfigError(f"{POLICY_LOSS_KEY}._target_={target} cannot be imported: {error}") from error
+    if abc_keys and cls is PolicyLossConfig:
+        with open_dict(policy_loss):
+            policy_loss._target_ = _class_path(ABCPolicyLossConfig)
+        logger.info("abc_grpo_verl: %s._target_ set to %s, which declares %s", POLICY_LOSS_KEY,
+                    _class_path(ABCPolicyLossConfig), ", ".join(abc_keys))
+        cls = ABCPolicyLossConfig
+    if not dataclasses.is_dataclass(cls):
+        return
+    known = {f.name for f in dataclasses.fields(cls)} | {"_target_"}
     for key in sorted(set(policy_loss) - known):
         hint = _close(key, known)
-        raise ConfigError(f"{POLICY_LOSS_KEY}.{key} is not a policy_loss key"
+        raise ConfigError(f"{POLICY_LOSS_KEY}.{key} is not a field of {target}"
                           + (f"; did you mean {POLICY_LOSS_KEY}.{hint[0]}?" if hint else
                              f"; valid: {sorted(known - {'_target_'})}"))
 
 
-def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_abc: bool) -> list[str]:
+def _check_registered(config: DictConfig, loss_mode: str, estimator: str) -> list[str]:
     """Both names must be in verl's registries; returns notices for names the Ray workers may register later."""
     from verl.trainer.ppo import core_algos
 
-    from abc_grpo_verl.plugin import registration_errors
-
-    errors = registration_errors() if uses_abc else []
-    if errors:
-        raise ConfigError(
-            "; ".join(errors) + ". Is abc-grpo-verl installed in this environment (`pip show abc-grpo-verl`)? "
-            "If the verl.plugins entry point is disabled (VERL_USE_EXTERNAL_PLUGINS), set "
-            "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin"
-        )
     # modules verl imports in every Ray worker (VERL_USE_EXTERNAL_MODULES) but this process has not imported
-    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
-    worker_modules = [m.strip() for m in str(env_vars.get("VERL_USE_EXTERNAL_MODULES", "")).split(",")
-                      if m.strip() and m.strip() not in sys.modules]
+    worker_modules = [m for m in _worker_modules(config) if m not in sys.modules]
     notices = []
     for key, name, registry, kind in ((LOSS_MODE_KEY, loss_mode, core_algos.POLICY_LOSS_REGISTRY, "policy loss"),
                                       (ESTIMATOR_KEY, estimator, core_algos.ADV_ESTIMATOR_REGISTRY,
@@ -384,8 +459,97 @@ def _check_registered(config: DictConfig, loss_mode: str, estimator: str, uses_a
     return notices
 
 
+def _worker_env(config: DictConfig, name: str) -> tuple[str | None, str]:
+    """The value of environment variable `name` in the Ray workers, and where it comes from.
+
+    ``runtime_env.env_vars`` of the config first (verl passes it to ``ray.init``). Otherwise the workers of a Ray
+    cluster this run starts inherit the driver's environment (verl's ``get_ppo_ray_runtime_env`` relies on the same);
+    those of a cluster started elsewhere (``ray_init.address``, ``RAY_ADDRESS``) have their nodes' environment,
+    which is unknown here: None.
+    """
+    env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
+    if name in env_vars:
+        return str(env_vars[name]), f"{RUNTIME_ENV_VARS_KEY}.{name}"
+    started_elsewhere = OmegaConf.select(config, "ray_kwargs.ray_init.address", default=None) or os.environ.get(
+        "RAY_ADDRESS")
+    if name in os.environ and not started_elsewhere:
+        return os.environ[name], f"environment variable {name}"
+    return None, ""
+
+
+def _worker_modules(config: DictConfig) -> list[str]:
+    """The modules verl imports at ``import verl`` in every Ray worker (VERL_USE_EXTERNAL_MODULES)."""
+    modules, _ = _worker_env(config, "VERL_USE_EXTERNAL_MODULES")
+    return [module.strip() for module in (modules or "").split(",") if module.strip()]
+
+
+def _check_workers_register_abc_grpo(config: DictConfig, used: str) -> list[str]:
+    """An abc_grpo run needs this plugin imported in every Ray worker, which verl does at ``import verl`` through the
+    ``verl.plugins`` entry point (unless ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
+    An error where the workers' environment certainly loads neither (the run would fail inside them with
+    "Unsupported loss mode"); a notice where another module of VERL_USE_EXTERNAL_MODULES might.
+    """
+    from importlib.metadata import entry_points
+
+    modules = _worker_modules(config)
+    if set(modules) & set(REGISTERING_MODULES):
+        return []
+    policy, policy_origin = _worker_env(config, "VERL_USE_EXTERNAL_PLUGINS")
+    # verl's rule (verl/__init__.py): "auto" loads every entry point, "none" none, else the comma-separated names
+    policy = (policy or "auto").strip().lower()
+    names = {point.name for point in entry_points(group="verl.plugins") if point.module == REGISTERING_MODULES[0]}
+    if not names:
+        reason = "abc-grpo-verl's verl.plugins entry point is not installed in this environment"
+    elif policy == "none":
+        reason = f"{policy_origin}=none turns verl's plugin entry points off"
+    elif policy != "auto" and not names & {name.strip() for name in policy.split(",")}:
+        reason = f"{policy_origin}={policy} does not list this plugin's entry point ({', '.join(sorted(names))})"
+    else:
+        return []
+    if modules:
+        return [f"{used}, but {reason}; the Ray workers import {', '.join(modules)} "
+                "(VERL_USE_EXTERNAL_MODULES), one of which must import abc_grpo_verl.plugin"]
+    declared = OmegaConf.select(config, f"{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES", default=None) is not None
+    raise ConfigError(
+        f"{used}, but the Ray workers would not register abc_grpo: {reason}, and VERL_USE_EXTERNAL_MODULES does "
+        f"not name {REGISTERING_MODULES[0]}; add "
+        f"'{'' if declared else '+'}{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES={REGISTERING_MODULES[0]}'"
+    )
+
+
+def _check_agent_loops(config: DictConfig) -> list[str]:
+    """A notice where an agent loop other than verl's own may run under the abc_grpo estimator on the V1 trainer.
+
+    An agent loop may return several outputs for one session (one sampled response to a prompt). verl's V1 trainer
+    scores a session by its last output and gives all its outputs that advantage, but only for ``grpo``
+    (``compute_advantage_for_multi_trajectories`` in verl/trainer/ppo/v1/utils.py); under any other estimator name,
+    abc_grpo included, every output is a group member of its own, which skews the group mean and std. verl's own
+    agent loops return one output per session, so the two estimators agree on them (``multi_turn.enable`` and the
+    tool agent included). How many outputs a loop returns shows only when it runs; the config shows only whether
+    another loop may run: ``agent.default_agent_loop`` not verl's, ``agent.agent_loop_config_path`` (its loops),
+    or ``agent.agent_loop_manager_class``. A dataset's per-row ``agent_name`` naming a loop that a plugin module
+    registers is not visible here at all.
+    """
+    if not OmegaConf.select(config, "trainer.use_v1", default=True):
+        return []  # the legacy trainer groups no estimator by session: grpo and abc_grpo agree there
+    agent = OmegaConf.select(config, "actor_rollout_ref.rollout.agent", default=None) or {}
+    key = "actor_rollout_ref.rollout.agent"
+    custom = [f"{key}.{name}={agent.get(name)}" for name in ("agent_loop_config_path", "agent_loop_manager_class")
+              if agent.get(name)]
+    if agent.get("default_agent_loop", VERL_AGENT_LOOPS[0]) not in VERL_AGENT_LOOPS:
+        custom.insert(0, f"{key}.default_agent_loop={agent.get('default_agent_loop')}")
+    if not custom:
+        return []
+    return [f"{ESTIMATOR_KEY}=abc_grpo with {', '.join(custom)}: if an agent loop returns several outputs for one "
+            f"session, verl's V1 trainer scores the session as one group member only for {ESTIMATOR_KEY}=grpo; "
+            f"abc_grpo counts each output. Use {ESTIMATOR_KEY}=grpo (the same numbers otherwise) with "
+            f"{LOSS_MODE_KEY}=abc_grpo"]
+
+
 def _check_rollout_n(config: DictConfig, estimator: str) -> None:
-    n = OmegaConf.select(config, ROLLOUT_N_KEY)
+    from verl.workers.config import RolloutConfig
+
+    n = OmegaConf.select(config, ROLLOUT_N_KEY, default=RolloutConfig.n)  # verl's default where the key is absent
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"{ROLLOUT_N_KEY}={n!r} is invalid: the number of responses per prompt must be an "
                           "integer >= 1")
@@ -419,11 +583,21 @@ def check_resources(config: DictConfig) -> list[str]:
             if REMOTE_PATH.match(path):
                 notices.append(f"{key}: {path} is remote; not checked from here")
                 continue
+            path = path.removeprefix("file://")
+            _check_home(key, path)
             if not custom_dataset:
-                _check_data_file(key, Path(path.removeprefix("file://")).expanduser(), prompt_key, needs_ground_truth)
+                _check_data_file(key, Path(path), prompt_key, needs_ground_truth)
     notices += _check_model_path(OmegaConf.select(config, "actor_rollout_ref.model.path"))
     notices += _check_reward_function(config)
     return notices
+
+
+def _check_home(key: str, path: str) -> None:
+    """verl opens paths as written (copy_to_local, the datasets library, transformers): a leading ``~`` is a
+    directory named ``~``, not the home directory."""
+    if path.startswith("~") and not Path(path).exists():
+        raise ConfigError(f"{key}: {path} starts with ~, which verl does not expand (it opens the path as written); "
+                          "give the full path (in the shell, $HOME/... is expanded before verl sees it)")
 
 
 def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: bool) -> None:
@@ -490,7 +664,8 @@ def _check_model_path(path: Any) -> list[str]:
         raise ConfigError(f"{key}={path!r} is invalid: a local model directory or a Hugging Face hub id")
     if REMOTE_PATH.match(path):
         return [f"{key}={path} is remote; not checked from here"]
-    local = Path(path).expanduser()
+    _check_home(key, path)
+    local = Path(path)
     if local.exists():
         if not (local / "config.json").is_file():
             raise ConfigError(f"{key}={path} is not a Hugging Face model directory (no config.json in it)")
@@ -521,12 +696,13 @@ def _check_reward_function(config: DictConfig) -> list[str]:
 def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     """The settings that make a run what it claims, with every default resolved to a number."""
     actor = config.actor_rollout_ref.actor
+    loss_mode = _loss_mode(config)
     essentials: dict[str, Any] = {
-        LOSS_MODE_KEY: actor.policy_loss.loss_mode,
+        LOSS_MODE_KEY: loss_mode,
         ESTIMATOR_KEY: config.algorithm.adv_estimator,
         "algorithm.norm_adv_by_std_in_grpo": config.algorithm.norm_adv_by_std_in_grpo,
     }
-    if actor.policy_loss.loss_mode == "abc_grpo":
+    if loss_mode == "abc_grpo":
         bounds = resolve_bounds(actor)
         widths = (bounds.pos_high, bounds.pos_low, bounds.neg_high, bounds.neg_low)
         for name, value in zip(BOUND_FIELDS, widths, strict=True):

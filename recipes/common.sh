@@ -151,11 +151,22 @@ launch() {
     trainer.total_epochs="${TOTAL_EPOCHS}"
   )
 
-  # PYTHON if set; else python3 when it has this package (an activated env); else the project's .venv (`make setup`)
-  local python=${PYTHON:-python3} venv_python
+  # PYTHON if set; else python3 when it finds this package, hydra and verl from outside the checkout (an activated
+  # environment: from the repository root any python3 finds the package's source, then lacks hydra); else the
+  # project's .venv (`make setup`)
+  local python=${PYTHON:-} venv_python probe
   venv_python="$(dirname "${BASH_SOURCE[0]}")/../.venv/bin/python"
-  if [[ -z "${PYTHON:-}" && -x "${venv_python}" ]] && ! python3 -c "import abc_grpo_verl" 2>/dev/null; then
-    python=${venv_python}
+  probe='import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ("abc_grpo_verl", "hydra", "verl"))))'
+  if [[ -z "${python}" ]]; then
+    if (cd / && python3 -c "${probe}") 2>/dev/null; then
+      python=python3
+    elif [[ -x "${venv_python}" ]]; then
+      python=${venv_python}
+    else
+      echo "launch: no Python with abc-grpo-verl: run \`make setup\` (the project's .venv), activate an environment" \
+        "that has the package, or set PYTHON" >&2
+      return 2
+    fi
   fi
   "${python}" -m abc_grpo_verl.train "${common_overrides[@]}" "${loss_overrides[@]}" "$@"
 }

@@ -43,6 +43,18 @@ def test_missing_data_file_names_the_key_and_the_path(config, tmp_path):
         checked(config, data__val_files=str(tmp_path / "nope" / "val.parquet"))
 
 
+@pytest.mark.parametrize("key", ["data__train_files", "data__val_files", "actor_rollout_ref__model__path"])
+def test_a_home_relative_path_is_refused_because_verl_does_not_expand_it(config, tmp_path, monkeypatch, key):
+    """`~/...` names a directory called `~` for verl, even where the file exists under $HOME."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    value = "~/model" if "model" in key else "~/train.parquet"
+    with pytest.raises(ConfigError) as error:
+        checked(config, **{key: value})
+    assert str(error.value) == (f"{key.replace('__', '.')}: {value} starts with ~, which verl does not expand (it "
+                                "opens the path as written); give the full path (in the shell, $HOME/... is expanded "
+                                "before verl sees it)")
+
+
 def test_columns_verl_needs(config, tmp_path):
     path = write_dataset(tmp_path / "partial.parquet", columns={"prompt", "data_source"})
     with pytest.raises(ConfigError) as error:

@@ -84,7 +84,6 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
     (["critic.enable=true"], "critic.enable=True builds a critic"),
     (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"],
      "bypass_mode=true with trainer.use_v1=false replaces the policy loss"),
-    (["actor_rollout_ref.rollout.multi_turn.enable=true"], "set algorithm.adv_estimator=grpo"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.ratio_level=sequence"], f"{KEY}.ratio_level=sequence only apply to"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.clip_neg_high=0.2"], "only apply to"),
     (["algorithm.policy_loss=vanilla", f"{KEY}.loss_mode=abc_grpo"],
@@ -97,8 +96,16 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
                                         "algorithm.policy_loss?"),
     (["+algorithm.clip_neg_high=0.3"], f"algorithm.clip_neg_high=0.3 is misplaced: neither verl nor abc_grpo_verl "
                                        f"reads it there; it belongs in {KEY}.clip_neg_high"),
-    (["+algorithm.clip_neg_hgh=0.3"], f"did you mean {KEY}.clip_neg_high?"),
-    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a policy_loss key; did you mean {KEY}.clip_neg_high?"),
+    (["+algorithm.clipNegHigh=0.3"], f"algorithm.clipNegHigh is not a key verl or abc_grpo_verl reads: did you "
+                                     f"mean {KEY}.clip_neg_high?"),
+    # any ignored key that asks for abc_grpo: the run would silently train something else
+    (["algorithm.policy_loss=vanilla", "algorithm.adv_estimator=grpo", "+algorithm.loss_mode=abc_grpo"],
+     "algorithm.loss_mode=abc_grpo is not a key verl or abc_grpo_verl reads, so the run would not use abc_grpo; "
+     f"verl reads it as {KEY}.loss_mode; algorithm.policy_loss=abc_grpo turns it on"),
+    (["+algorithm.policy_loss_fn=abc_grpo"], "algorithm.policy_loss_fn=abc_grpo is not a key verl or abc_grpo_verl "
+                                             "reads, so the run would not use abc_grpo; did you mean "
+                                             "algorithm.policy_loss?"),
+    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a field of abc_grpo_verl.config.ABCPolicyLossConfig; did you mean {KEY}.clip_neg_high?"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1"],
@@ -129,12 +136,25 @@ def test_hydra_rejects_unknown_keys_and_flags(launch):
     assert launch("--bogus").status == 2  # argparse, as for main_ppo
 
 
-def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch):
-    result = launch("+algorithm.my_recipe_knob=3", "+algorithm.adv_estimater=grpo")
-    assert result.status == 0 and result.config is not None
-    assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig, so verl ignores it" in result.log
-    assert "algorithm.adv_estimater is not a field of verl's AlgoConfig, so verl ignores it; did you mean " \
-           "algorithm.adv_estimator?" in result.log
+@pytest.mark.parametrize(("key", "hint"), [
+    ("my_recipe_knob=3", " (other recipes may read their own keys there)"),
+    ("adv_estimater=grpo", "; did you mean algorithm.adv_estimator?"),
+    # verl reads a key of that name elsewhere: that place, never one of this package's keys
+    ("loss_agg_mode=token-mean", "; verl reads it as actor_rollout_ref.actor.loss_agg_mode"),
+    ("clip_ratio_high=0.28", "; verl reads it as actor_rollout_ref.actor.clip_ratio_high"),
+    ("loss_mode=vanilla", f"; verl reads it as {KEY}.loss_mode"),
+    # close to one of this package's keys, not one of them: a hint, not an error
+    ("clip_high=0.28", f"; did you mean {KEY}.clip_pos_high or {KEY}.clip_neg_high?"),
+    ("clip_low=0.2", f"; did you mean {KEY}.clip_pos_low or {KEY}.clip_neg_low?"),
+    ("clip_neg_hgh=0.3", f"; did you mean {KEY}.clip_neg_high?"),
+    ("policy_loss_fn=vanilla", "; did you mean algorithm.policy_loss?"),
+    ("ratio_levels=sequence", f"; did you mean {KEY}.ratio_level?"),
+])
+def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch, key, hint):
+    result = launch(f"+algorithm.{key}")
+    assert result.status == 0 and result.config is not None, result.err
+    name = key.split("=")[0]
+    assert f"algorithm.{name} is not a field of verl's AlgoConfig, so verl ignores it{hint}\n" in result.log
 
 
 def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):
@@ -143,18 +163,69 @@ def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):
     assert result.status == 0 and result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "abc_grpo"
 
 
+AGENT = "actor_rollout_ref.rollout.agent"
+
+
+def test_multi_turn_with_verls_tool_agent_keeps_the_abc_grpo_estimator(launch):
+    """verl's own agent loops return one output per session: grpo's session grouping changes nothing there."""
+    result = launch("actor_rollout_ref.rollout.multi_turn.enable=true", f"{AGENT}.default_agent_loop=tool_agent")
+    assert result.status == 0, result.err
+    assert "agent loop" not in result.log
+
+
+@pytest.mark.parametrize("override", [f"{AGENT}.default_agent_loop=my_agent",
+                                      f"{AGENT}.agent_loop_config_path=/conf/agents.yaml",
+                                      f"+{AGENT}.agent_loop_manager_class=my_pkg.Manager"])
+def test_another_agent_loop_under_the_abc_grpo_estimator_is_a_notice(launch, override):
+    result = launch(override)
+    assert result.status == 0, result.err
+    assert (f"algorithm.adv_estimator=abc_grpo with {override.lstrip('+')}: if an agent loop returns several outputs for one "
+            "session, verl's V1 trainer scores the session as one group member only for algorithm.adv_estimator="
+            "grpo") in result.log
+    assert "agent loop" not in launch(override, "algorithm.adv_estimator=grpo").log
+    assert "agent loop" not in launch(override, "trainer.use_v1=false").log
+
+
 def test_sequence_ratio_without_sequence_aggregation_is_a_notice(launch):
     assert f"{KEY}.ratio_level=sequence with" in launch(f"{KEY}.ratio_level=sequence").log
     assert "ratio_level=sequence with" not in launch(f"{KEY}.ratio_level=sequence",
                                                      "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean").log
 
 
-def test_registry_check_names_the_fallback(launch, monkeypatch):
-    from verl.trainer.ppo import core_algos
+ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
 
-    monkeypatch.delitem(core_algos.ADV_ESTIMATOR_REGISTRY, "abc_grpo")
-    result = launch()
-    assert result.status == 2 and "VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin" in result.err
+
+@pytest.mark.parametrize(("argv", "env", "reason"), [
+    ([], {"VERL_USE_EXTERNAL_PLUGINS": "none"}, "environment variable VERL_USE_EXTERNAL_PLUGINS=none turns verl's "
+                                                "plugin entry points off"),
+    ([f"+{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=none"], {}, f"{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=none turns"),
+    ([f"+{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=other_plugin"], {},
+     f"{ENV_VARS}.VERL_USE_EXTERNAL_PLUGINS=other_plugin does not list this plugin's entry point (abc_grpo)"),
+])
+def test_ray_workers_that_would_not_load_the_plugin_are_an_error(launch, argv, env, reason):
+    """The Ray workers of a cluster the run starts see the driver's environment plus runtime_env.env_vars; with the
+    entry point off there and no VERL_USE_EXTERNAL_MODULES, they would fail with "Unsupported loss mode"."""
+    plain = ["--config-path", "pkg://verl.trainer.config", "--config-name", "ppo_trainer", "algorithm.adv_estimator=grpo",
+             "+algorithm.policy_loss=abc_grpo"]
+    result = launch(*plain, *argv, env=env)
+    assert result.status == 2, result.err
+    assert (f"{KEY}.loss_mode=abc_grpo, but the Ray workers would not register abc_grpo: {reason}") in result.err
+    assert f"add '+{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin'" in result.err
+    # the fallback the message names works, and the packaged config carries it
+    fixed = launch(*plain, *argv, f"+{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=abc_grpo_verl.plugin", env=env)
+    assert fixed.status == 0, fixed.err
+    assert launch(*argv, env=env).status == 0
+    # a cluster started elsewhere has its own nodes' environment: nothing to conclude from the driver's
+    if env:
+        assert launch(*plain, *argv, "+ray_kwargs.ray_init.address=auto", env=env).status == 0
+
+
+def test_another_worker_module_may_register_abc_grpo(launch):
+    result = launch(f"{ENV_VARS}.VERL_USE_EXTERNAL_MODULES=my_pkg", env={"VERL_USE_EXTERNAL_PLUGINS": "none"})
+    assert result.status == 0, result.err
+    assert ("environment variable VERL_USE_EXTERNAL_PLUGINS=none turns verl's plugin entry points off; the Ray "
+            "workers import my_pkg (VERL_USE_EXTERNAL_MODULES), one of which must import abc_grpo_verl.plugin") in (
+        result.log)
 
 
 def test_a_loss_registered_only_in_the_ray_workers_is_a_notice(launch):
@@ -216,10 +287,42 @@ def test_a_bad_config_fails_before_ray_even_without_dry_run(launch):
     assert not ray.is_initialized()
 
 
+def test_a_bug_in_the_checks_keeps_its_traceback(launch, monkeypatch):
+    """Only configuration errors become the one line and exit 2; anything else is a bug, reported as hydra reports
+    any exception of the app."""
+    from abc_grpo_verl import validation
+
+    def broken(config, use_critic=None):
+        raise KeyError("a bug in the preflight")
+
+    monkeypatch.setattr(validation, "preflight", broken)
+    result = launch()
+    assert result.status == 1 and "configuration error" not in result.err
+    assert "Traceback" in result.err and "KeyError: 'a bug in the preflight'" in result.err
+
+
+def test_an_error_of_the_run_itself_is_not_a_configuration_error(monkeypatch):
+    """The same exception types out of the training run (a Ray task error is also an instance of its cause's type)
+    are not reported as configuration errors: they propagate with their traceback."""
+    import verl.trainer.main_ppo as main_ppo
+
+    from abc_grpo_verl.train import run
+    from tests.hydra_apps import compose
+
+    def training(config, task_runner_class):
+        raise ValueError("loss is nan at step 3")
+
+    monkeypatch.setattr(main_ppo, "run_ppo", training)
+    with pytest.raises(ValueError, match="loss is nan at step 3"):
+        run(compose("abc_grpo_trainer", MICRO_BATCHES))
+
+
 @pytest.mark.slow
-def test_python_dash_m_entry_point(resources, tmp_path):
+@pytest.mark.parametrize("switch", [{}, {"ABC_GRPO_PREFLIGHT": "0"}])
+def test_python_dash_m_entry_point(resources, tmp_path, switch):
+    """As a user runs it; ABC_GRPO_PREFLIGHT=0 (plain verl's switch) does not turn the launcher's checks off."""
     result = subprocess.run([sys.executable, "-m", "abc_grpo_verl.train", *MICRO_BATCHES, *resources],
-                            env={"ABC_GRPO_DRY_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+                            env={"ABC_GRPO_DRY_RUN": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **switch},
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "configuration is valid; not starting Ray" in result.stdout

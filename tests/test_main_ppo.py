@@ -12,17 +12,23 @@ verl's main_ppo passes its composed config to ``validate_config`` on the driver 
 """
 
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import verl.trainer.main_ppo as main_ppo
+from omegaconf import OmegaConf
+from verl.utils.config import omega_conf_to_dataclass
+from verl.workers.config import PolicyLossConfig
 
-from abc_grpo_verl.validation import ConfigError, preflight
+from abc_grpo_verl.validation import VERL_AGENT_LOOPS, ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose, run_app, write_dataset, write_user_configs
 
+ROOT = Path(__file__).resolve().parents[1]
 KEY = "actor_rollout_ref.actor.policy_loss"
 # verl's GRPO example reduced to what composes on CPU: no critic, micro-batches set
 GRPO = [*MICRO_BATCHES, "algorithm.adv_estimator=grpo"]
@@ -112,6 +118,76 @@ def test_the_taskrunner_receives_the_mapped_config(user_configs, tmp_path):
     assert result.returncode != 0  # no model, no GPU: it stops inside the TaskRunner
 
 
+def test_which_of_verls_rl_entry_points_run_the_preflight():
+    """The README's list of covered entry points, read from verl's code (a failure here means the list is stale)."""
+    import verl.experimental.fully_async_policy.fully_async_main as fully_async
+    import verl.experimental.one_step_off_policy.main_ppo as one_step_off
+
+    # both bind the plugin's wrapper: main_ppo calls it on the driver before run_ppo, one_step_off_policy inside its
+    # Ray TaskRunner (after Ray started)
+    assert main_ppo.validate_config.abc_grpo_verl_preflight and one_step_off.validate_config.abc_grpo_verl_preflight
+    assert "validate_config(" in inspect.getsource(main_ppo.main.__wrapped__)
+    assert "validate_config(" in inspect.getsource(one_step_off.OneStepTaskRunner.__ray_actor_class__.run)
+    assert "validate_config(" not in inspect.getsource(one_step_off.main.__wrapped__)
+    # fully_async_policy never calls it: no alias mapping, no check
+    assert "validate_config" not in inspect.getsource(fully_async)
+
+
+IN_A_RAY_ACTOR = """
+import sys
+from pathlib import Path
+
+import ray
+
+from tests.hydra_apps import MICRO_BATCHES, compose, write_dataset
+
+tmp = Path(sys.argv[1])
+files = [write_dataset(tmp / name) for name in ("train.parquet", "val.parquet")]
+(tmp / "model").mkdir()
+(tmp / "model" / "config.json").write_text("{}")
+config = compose("abc_grpo_trainer", [*MICRO_BATCHES, f"data.train_files={files[0]}", f"data.val_files={files[1]}",
+                                      f"actor_rollout_ref.model.path={tmp / 'model'}"])
+ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"ABC_GRPO_DRY_RUN": "1"}})
+
+
+@ray.remote
+class TaskRunner:
+    # as verl.experimental.one_step_off_policy's OneStepTaskRunner.run: validate_config inside the actor
+    def run(self, config):
+        from verl.utils.config import validate_config
+
+        validate_config(config=config, use_reference_policy=False, use_critic=False)
+        return "trained"
+
+    def alive(self):
+        return True
+
+
+runner = TaskRunner.remote()
+try:
+    print("RESULT", ray.get(runner.run.remote(config)))
+except Exception as error:
+    print("RESULT", type(error).__name__, str(error).replace(chr(10), " "))
+print("ALIVE", ray.get(runner.alive.remote()))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_the_dry_run_inside_a_ray_actor_ends_the_run_without_exiting_the_actor(tmp_path):
+    """Where the config is checked inside a Ray actor, the dry run cannot stop before Ray: it ends the run with an
+    error that says so, neither training nor calling sys.exit inside the actor."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
+    result = subprocess.run([sys.executable, "-c", IN_A_RAY_ACTOR, str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT, env={**environment, "RAY_DISABLE_USAGE_STATS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("RESULT", "ALIVE"))]
+    assert lines[0].startswith("RESULT RayTaskError"), result.stdout[-3000:]
+    assert ("ABC_GRPO_DRY_RUN=1: the configuration is valid (the essentials are printed above), but this entry point "
+            "checks it inside a Ray worker, after Ray started") in lines[0]
+    assert lines[1] == "ALIVE True"
+
+
 @pytest.fixture
 def main_ppo_run(tmp_path):
     def run(*argv, env=None):
@@ -120,14 +196,23 @@ def main_ppo_run(tmp_path):
     return run
 
 
-def test_abc_keys_under_verls_own_policy_loss_class(main_ppo_run):
-    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"+{KEY}.clip_neg_high=0.28", f"+{KEY}.clip_pos_low=1")
+@pytest.mark.parametrize("target", [[], [f"{KEY}._target_=verl.workers.config.actor.PolicyLossConfig"]])
+def test_abc_keys_under_verls_own_policy_loss_class(main_ppo_run, target):
+    """verl's class however its module path is spelt: the class hydra resolves is what counts."""
+    result = main_ppo_run("+algorithm.policy_loss=abc_grpo", f"+{KEY}.clip_neg_high=0.28", f"+{KEY}.clip_pos_low=1",
+                          *target)
     assert result.status == 0, result.err
     policy_loss = result.config.actor_rollout_ref.actor.policy_loss
     assert policy_loss._target_ == "abc_grpo_verl.config.ABCPolicyLossConfig"  # the subclass that declares them
     assert (policy_loss.clip_neg_high, policy_loss.clip_pos_low) == (0.28, 1)
     assert ("loss_mode=abc_grpo, clip_pos_high (eps1)=0.2, clip_pos_low (eps2)=1.0, clip_neg_high (eps3)=0.28, "
             "clip_neg_low (eps4)=0.2, ratio_level=token, adv_estimator=grpo") in result.log
+
+
+def test_a_policy_loss_class_that_does_not_import_is_named(main_ppo_run):
+    result = main_ppo_run(f"{KEY}._target_=verl.workers.config.NoSuchConfig")
+    assert result.status == 1 and result.config is None
+    assert f"{KEY}._target_=verl.workers.config.NoSuchConfig cannot be imported" in result.err
 
 
 @pytest.mark.parametrize(("argv", "origins"), [
@@ -178,6 +263,32 @@ def test_a_run_that_does_not_use_abc_grpo_is_left_alone(main_ppo_run):
     assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
 
 
+@pytest.mark.parametrize("argv", [
+    # verl's ActorConfig fills in PolicyLossConfig's defaults when the node is absent
+    [f"~{KEY}"],
+    [f"~{KEY}._target_"],
+    [f"~{KEY}.loss_mode"],
+    # no _target_ on the algorithm node: verl never converts it, so there is nothing to compare keys with
+    ["~algorithm._target_", "+algorithm.my_recipe_knob=3"],
+    # the plugin switched off in the Ray workers: irrelevant to a run that does not use abc_grpo
+    ["+ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_PLUGINS=none"],
+])
+def test_configs_verl_accepts_pass_when_they_do_not_use_abc_grpo(main_ppo_run, argv):
+    result = main_ppo_run(*argv)
+    assert result.status == 0, result.err
+    assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
+    # what the TaskRunner receives is what verl alone would have passed on
+    assert OmegaConf.select(result.config, f"{KEY}.loss_mode", default="vanilla") == "vanilla"
+
+
+def test_the_alias_without_a_policy_loss_node_builds_verls_class(main_ppo_run):
+    result = main_ppo_run(f"~{KEY}", "+algorithm.policy_loss=abc_grpo")
+    assert result.status == 0, result.err
+    actor = omega_conf_to_dataclass(result.config.actor_rollout_ref.actor)
+    assert type(actor.policy_loss) is PolicyLossConfig and actor.policy_loss.loss_mode == "abc_grpo"
+    assert "loss_mode=abc_grpo, clip_pos_high (eps1)=0.2" in result.log
+
+
 def test_abc_only_checks_stay_out_of_other_runs():
     """A critic beside grpo is wasteful but verl's business; with the abc_grpo estimator it is an error."""
     config = compose("ppo_trainer", [*GRPO, "critic.enable=true"])
@@ -185,6 +296,32 @@ def test_abc_only_checks_stay_out_of_other_runs():
     with pytest.raises(ConfigError, match="critic.enable=True builds a critic"):
         preflight(compose("ppo_trainer", [*GRPO, "critic.enable=true", "algorithm.adv_estimator=abc_grpo",
                                           "actor_rollout_ref.rollout.n=4"]))
+
+
+@pytest.mark.parametrize("estimator", ["grpo", "rloo", "gdpo", "opo", "gpg", "reinforce_plus_plus", "remax"])
+def test_a_critic_no_estimator_but_gae_reads_is_an_error_in_an_abc_run(estimator):
+    """verl's rule (need_critic, compute_advantage): only gae reads the critic's values."""
+    config = compose("abc_grpo_trainer", [*GRPO, f"algorithm.adv_estimator={estimator}", "critic.enable=true"])
+    with pytest.raises(ConfigError, match=f"critic.enable=True builds a critic, but algorithm.adv_estimator="
+                                          f"{estimator} never reads its values"):
+        preflight(config)
+    assert preflight(compose("abc_grpo_trainer", [*GRPO, "algorithm.adv_estimator=gae", "critic.enable=true"]))
+
+
+def test_verls_own_agent_loops_return_one_output_per_session():
+    """What the agent-loop notice assumes (VERL_AGENT_LOOPS), read from verl's registry and annotations."""
+    import typing
+
+    from hydra.utils import get_class
+
+    import verl.experimental.agent_loop  # noqa: F401  (registers verl's agent loops)
+    from verl.experimental.agent_loop.agent_loop import AgentLoopOutput, _agent_loop_registry
+
+    loops = {name: get_class(spec["_target_"]) for name, spec in _agent_loop_registry.items()
+             if spec["_target_"].startswith("verl.")}
+    assert sorted(loops) == sorted(VERL_AGENT_LOOPS)
+    for loop in loops.values():
+        assert typing.get_type_hints(loop.run)["return"] is AgentLoopOutput  # one output, not a list of them
 
 
 def test_the_packaged_config_by_name_and_the_dry_run(main_ppo_run, tmp_path):

@@ -223,18 +223,33 @@ def test_launch_rejects_an_unknown_loss(tmp_path):
     assert result.returncode == 2 and "unknown policy loss 'ppo'" in result.stderr
 
 
+def test_launch_without_any_python_that_has_the_package_says_what_to_do(tmp_path):
+    """No PYTHON, no python3 on PATH, no .venv beside the recipes (a copy of common.sh elsewhere)."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "common.sh").write_text((RECIPES / "common.sh").read_text())
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "dirname").symlink_to("/usr/bin/dirname")
+    result = subprocess.run(["/bin/bash", "-c", f'source "{tmp_path}/recipes/common.sh"; launch abc_grpo'],
+                            env={"PATH": str(tmp_path / "bin")}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert ("launch: no Python with abc-grpo-verl: run `make setup` (the project's .venv), activate an environment "
+            "that has the package, or set PYTHON") in result.stderr
+
+
 def run_for_real(recipe, tmp_path, *extra, env=None):
-    """`ABC_GRPO_DRY_RUN=1 bash recipes/<recipe>` in a bare environment, plus `env`."""
+    """`ABC_GRPO_DRY_RUN=1 bash recipes/<recipe>` from the repository root, as the README says, in a bare
+    environment plus `env` (hydra's run directory aside, so the checkout stays clean)."""
     return subprocess.run(
-        ["bash", str(RECIPES / recipe), *extra],
+        ["bash", f"recipes/{recipe}", *extra, f"hydra.run.dir={tmp_path / 'hydra'}"],
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ABC_GRPO_DRY_RUN": "1", **(env or {})},
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
 
 
 @pytest.mark.slow
 def test_flagship_recipe_dry_runs_the_readme_way(resolved, tmp_path):
-    """Right after `make setup`: the system's python3 lacks the package, the recipe finds the project's .venv."""
+    """Right after `make setup`: the system's python3 lacks the package (from the repository root it would import
+    the package's source, then fail on hydra), so the recipe takes the project's .venv."""
     venv_python = ROOT / ".venv" / "bin" / "python"
     if not venv_python.exists():
         pytest.skip("the README's setup (`make setup`, .venv) has not run in this checkout")
@@ -244,8 +259,10 @@ def test_flagship_recipe_dry_runs_the_readme_way(resolved, tmp_path):
     result = run_for_real("run_qwen3_8b_abc.sh", tmp_path, env={"DATA_DIR": str(data)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "configuration is valid; not starting Ray" in result.stdout
-    if subprocess.run(["/usr/bin/python3", "-c", "import abc_grpo_verl"], capture_output=True).returncode != 0:
-        assert f"+ {RECIPES}/../.venv/bin/python -m abc_grpo_verl.train" in result.stderr  # bash -x trace
+    system_has_it = subprocess.run(["/usr/bin/python3", "-c", "import abc_grpo_verl.train"], capture_output=True,
+                                   cwd="/").returncode == 0
+    if not system_has_it:
+        assert "+ recipes/../.venv/bin/python -m abc_grpo_verl.train" in result.stderr  # bash -x trace
     printed = essentials(result.stdout)
     expected = resolved["run_qwen3_8b_abc.sh"][1]
     assert {k: v for k, v in printed.items() if not k.startswith("data.")} == {
