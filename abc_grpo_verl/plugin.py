@@ -48,18 +48,6 @@ except Exception:
     raise
 
 
-def registration_errors() -> list[str]:
-    """What is missing from verl's registries for an abc_grpo run (empty when both names are registered)."""
-    from verl.trainer.ppo import core_algos
-
-    errors = []
-    if core_algos.POLICY_LOSS_REGISTRY.get(algos.NAME) is not algos.compute_policy_loss_abc_grpo:
-        errors.append(f"verl's policy-loss registry does not hold this plugin's '{algos.NAME}' loss")
-    if core_algos.ADV_ESTIMATOR_REGISTRY.get(algos.NAME) is not algos.compute_abc_grpo_outcome_advantage:
-        errors.append(f"verl's advantage-estimator registry does not hold this plugin's '{algos.NAME}' estimator")
-    return errors
-
-
 def install_preflight(required: bool = False) -> bool:
     """Wrap verl's ``validate_config`` once (a reload or a second import keeps the first wrapper).
 
