@@ -121,10 +121,11 @@ class ABCPolicyLossConfig(PolicyLossConfig):
             length-normalised sequence ratio; a whole sequence is inside or outside its band).
     """
 
-    clip_pos_high: Optional[float] = None
-    clip_pos_low: Optional[float] = None
-    clip_neg_high: Optional[float] = None
-    clip_neg_low: Optional[float] = None
+    # Optional[...] as in verl's own config dataclasses: OmegaConf 2.3's structured configs predate `float | None`
+    clip_pos_high: Optional[float] = None  # noqa: UP045
+    clip_pos_low: Optional[float] = None  # noqa: UP045
+    clip_neg_high: Optional[float] = None  # noqa: UP045
+    clip_neg_low: Optional[float] = None  # noqa: UP045
     ratio_level: str = "token"
 
     def __post_init__(self):

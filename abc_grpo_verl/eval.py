@@ -33,7 +33,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from abc_grpo_verl.problems import INSTRUCTION
 from abc_grpo_verl.evaluation import sweep
 from abc_grpo_verl.evaluation.backends import (
     BACKENDS,
@@ -70,6 +69,7 @@ from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
 from abc_grpo_verl.evaluation.report import AVERAGE, write_json, write_markdown, write_plot
 from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, sample_files, write_atomic
 from abc_grpo_verl.evaluation.uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, analyse, problem_values
+from abc_grpo_verl.problems import INSTRUCTION
 
 # The paper's sampling (authors' eval_math: temperature 0.6, top_p 0.95, top_k 20, min_p 0, seed 42).
 TEMPERATURE, TOP_P, TOP_K = 0.6, 0.95, 20

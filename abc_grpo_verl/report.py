@@ -618,7 +618,7 @@ def plot_dynamics(
     axes = np.atleast_2d(axes)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     handles = {}
-    for ax, (key, panel_title) in zip(axes.flat, panels):
+    for ax, (key, panel_title) in zip(axes.flat, panels):  # noqa: B905 (axes may outnumber panels: spares are hidden)
         for index, run in enumerate(runs):
             curves = run.curves(key)
             if not curves:
@@ -818,9 +818,9 @@ DEFINITIONS = """\
   updates). A Hugging Face/TRL log counts optimizer steps; its optimizer step k is placed at k / G, G the optimizer
   steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
   (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
-  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the run's step range. **Mean over
-  steps**: the mean of every logged value, each step weighted equally. A comparison uses the step range both runs
-  have.
+  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the
+  run's step range. **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
+  uses the step range both runs have.
 - **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
   the rollout batch under the policy that sampled it, aggregated by `loss_agg_mode`; TRL: of each optimizer step's
   micro-batches; the demo: of the rollout batch over its full vocabulary.
@@ -894,7 +894,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog=(
             "examples:\n"
             "  python -m abc_grpo_verl.report runs/demo\n"
-            "  python -m abc_grpo_verl.report checkpoints/abc_grpo_verl/qwen3_4b_base_dapo_math_abc --reference paper-4b\n"
+            "  python -m abc_grpo_verl.report checkpoints/abc_grpo_verl/qwen3_4b_base_dapo_math_abc "
+            "--reference paper-4b\n"
             "  python -m abc_grpo_verl.report abc=runs/abc/log.jsonl grpo=runs/grpo/log.jsonl --x tokens"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -687,12 +687,16 @@ def _peak_memory_bytes() -> int:
 def worker_memory_limit_mb() -> int:
     """The workers' memory limit in MiB: WORKER_MEMORY_ENV when set (0: none), else WORKER_MEMORY_MB."""
     text = os.environ.get(WORKER_MEMORY_ENV)
-    if text is None:
-        return WORKER_MEMORY_MB
+    return WORKER_MEMORY_MB if text is None else parse_worker_memory_mb(f"environment variable {WORKER_MEMORY_ENV}",
+                                                                        text)
+
+
+def parse_worker_memory_mb(label: str, text: str) -> int:
+    """A worker memory limit in MiB as written under `label` (the variable, or its copy in a Ray runtime_env)."""
     value = int(text) if text.strip().isdecimal() else -1
     if value != 0 and value < MIN_WORKER_MEMORY_MB:
-        raise ValueError(f"environment variable {WORKER_MEMORY_ENV}={text!r} is invalid: need a whole number of MiB, "
-                         f"0 (no limit) or at least {MIN_WORKER_MEMORY_MB}; unset, it is {WORKER_MEMORY_MB}")
+        raise ValueError(f"{label}={text!r} is invalid: need a whole number of MiB, 0 (no limit) or at least "
+                         f"{MIN_WORKER_MEMORY_MB}; unset, it is {WORKER_MEMORY_MB}")
     return value
 
 

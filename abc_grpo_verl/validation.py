@@ -218,16 +218,19 @@ def _builds_critic(config: DictConfig, use_critic: bool | None) -> bool:
 
 
 def _switch(name: str) -> bool:
-    try:
-        return env_switch(name, ENV_SWITCHES[name])
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    return _as_config_error(env_switch, name, ENV_SWITCHES[name])
 
 
 def _check_switches(config: DictConfig) -> None:
-    """Every ``ABC_GRPO_*`` switch, in this process and in the copies Ray workers get through ``runtime_env``."""
+    """Every ``ABC_GRPO_*`` setting, in this process and in the copies Ray workers get through ``runtime_env``: the
+    switches, and the reward workers' memory limit (read only when the reward first grades, after a rollout)."""
+    from abc_grpo_verl.reward import WORKER_MEMORY_ENV, parse_worker_memory_mb
+
     for name in ENV_SWITCHES:
         _switch(name)
+    if WORKER_MEMORY_ENV in os.environ:
+        label = f"environment variable {WORKER_MEMORY_ENV}"
+        _as_config_error(parse_worker_memory_mb, label, os.environ[WORKER_MEMORY_ENV])
     env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
     for name, value in env_vars.items():
         key = f"{RUNTIME_ENV_VARS_KEY}.{name}"
@@ -238,10 +241,17 @@ def _check_switches(config: DictConfig) -> None:
                 f"quote the value on the command line: '+{key}=\"{value}\"'"
             )
         if name in ENV_SWITCHES:
-            try:
-                parse_switch(key, value, ENV_SWITCHES[name])
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
+            _as_config_error(parse_switch, key, value, ENV_SWITCHES[name])
+        elif name == WORKER_MEMORY_ENV:
+            _as_config_error(parse_worker_memory_mb, key, value)
+
+
+def _as_config_error(parse: Callable[..., Any], *args: Any) -> Any:
+    """What a parser of a setting returns; its ValueError (which names the setting) becomes a configuration error."""
+    try:
+        return parse(*args)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _apply_alias(config: DictConfig) -> None:

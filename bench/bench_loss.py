@@ -304,7 +304,8 @@ def markdown(result):
                      f"{r['ratio_to_vanilla']:.2f} | {r['times_floor']:.1f} | {100 * r['bandwidth_share']:.1f} | "
                      f"{r['mtokens_per_s']:.1f} | {r['peak_extra_mib']:.0f} | {r['host_syncs']} |")
     references = {(r["shape"], r["dtype"]): (r["floor_ms"], r["copy_gb_per_s"]) for r in result["losses"]}
-    timed = ", ".join(f"{shape} {dtype} {ms:.2f} ms, {gbs:.1f} GB/s" for (shape, dtype), (ms, gbs) in references.items())
+    timed = ", ".join(f"{shape} {dtype} {ms:.2f} ms, {gbs:.1f} GB/s"
+                      for (shape, dtype), (ms, gbs) in references.items())
     lines += ["", ("Memory floor (one fused pass reading the four inputs, writing one output) and copy bandwidth "
                    f"(a plain copy of one input), timed in the same repetitions: {timed}."),
               "", ("% of copy bandwidth: the bytes a loss must move (its four inputs read once, the gradient written "

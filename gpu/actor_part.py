@@ -43,7 +43,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-
 from random_model import write_random_qwen3
 
 MODES = ("abc_grpo", "vanilla")

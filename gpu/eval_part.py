@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from random_model import write_random_qwen3
 
 BENCHMARK = "gpu_check_arith"

@@ -25,7 +25,6 @@ import torch
 from huggingface_hub import HfApi
 
 from abc_grpo_verl import eval as eval_cli
-from abc_grpo_verl.problems import INSTRUCTION
 from abc_grpo_verl.evaluation import backends
 from abc_grpo_verl.evaluation.backends import (
     BackendError,
@@ -60,6 +59,7 @@ from abc_grpo_verl.evaluation.metrics import (
     pass_at_k_unbiased,
 )
 from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, write_atomic
+from abc_grpo_verl.problems import INSTRUCTION
 from abc_grpo_verl.reward import compute_score
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"

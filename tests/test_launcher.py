@@ -105,7 +105,9 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
     (["+algorithm.policy_loss_fn=abc_grpo"], "algorithm.policy_loss_fn=abc_grpo is not a key verl or abc_grpo_verl "
                                              "reads, so the run would not use abc_grpo; did you mean "
                                              "algorithm.policy_loss?"),
-    ([f"+{KEY}.clip_ng_high=0.3"], f"{KEY}.clip_ng_high is not a field of abc_grpo_verl.config.ABCPolicyLossConfig; did you mean {KEY}.clip_neg_high?"),
+    ([f"+{KEY}.clip_ng_high=0.3"],
+     f"{KEY}.clip_ng_high is not a field of abc_grpo_verl.config.ABCPolicyLossConfig; did you mean "
+     f"{KEY}.clip_neg_high?"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=yes"],
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE='yes' is invalid: valid values are 0, 1, true, false"),
     (["+ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1"],
@@ -128,6 +130,20 @@ def test_a_bad_environment_switch_fails_the_check(launch, name, value):
     assert result.status == 2
     assert f"environment variable {name}={value!r} is invalid: valid values are 0, 1, true, false (any case)" in (
         result.err)
+
+
+@pytest.mark.parametrize("value", ["lots", "64", "-1", ""])
+def test_a_bad_reward_worker_memory_limit_fails_the_check(launch, value):
+    """Read by the reward only when it first grades, after a rollout: checked here, in both places it can be set."""
+    message = "is invalid: need a whole number of MiB, 0 (no limit) or at least 128"
+    result = launch(env={"ABC_GRPO_REWARD_WORKER_MEMORY_MB": value})
+    assert result.status == 2
+    assert f"environment variable ABC_GRPO_REWARD_WORKER_MEMORY_MB={value!r} {message}" in result.err
+    key = "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_REWARD_WORKER_MEMORY_MB"
+    result = launch(f"+{key}='{value}'")
+    assert result.status == 2
+    assert f"{key}={value!r} {message}" in result.err
+    assert launch(env={"ABC_GRPO_REWARD_WORKER_MEMORY_MB": "0"}).status == 0
 
 
 def test_hydra_rejects_unknown_keys_and_flags(launch):
@@ -179,9 +195,9 @@ def test_multi_turn_with_verls_tool_agent_keeps_the_abc_grpo_estimator(launch):
 def test_another_agent_loop_under_the_abc_grpo_estimator_is_a_notice(launch, override):
     result = launch(override)
     assert result.status == 0, result.err
-    assert (f"algorithm.adv_estimator=abc_grpo with {override.lstrip('+')}: if an agent loop returns several outputs for one "
-            "session, verl's V1 trainer scores the session as one group member only for algorithm.adv_estimator="
-            "grpo") in result.log
+    assert (f"algorithm.adv_estimator=abc_grpo with {override.lstrip('+')}: if an agent loop returns several outputs "
+            "for one session, verl's V1 trainer scores the session as one group member only for "
+            "algorithm.adv_estimator=grpo") in result.log
     assert "agent loop" not in launch(override, "algorithm.adv_estimator=grpo").log
     assert "agent loop" not in launch(override, "trainer.use_v1=false").log
 
@@ -205,8 +221,8 @@ ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
 def test_ray_workers_that_would_not_load_the_plugin_are_an_error(launch, argv, env, reason):
     """The Ray workers of a cluster the run starts see the driver's environment plus runtime_env.env_vars; with the
     entry point off there and no VERL_USE_EXTERNAL_MODULES, they would fail with "Unsupported loss mode"."""
-    plain = ["--config-path", "pkg://verl.trainer.config", "--config-name", "ppo_trainer", "algorithm.adv_estimator=grpo",
-             "+algorithm.policy_loss=abc_grpo"]
+    plain = ["--config-path", "pkg://verl.trainer.config", "--config-name", "ppo_trainer",
+             "algorithm.adv_estimator=grpo", "+algorithm.policy_loss=abc_grpo"]
     result = launch(*plain, *argv, env=env)
     assert result.status == 2, result.err
     assert (f"{KEY}.loss_mode=abc_grpo, but the Ray workers would not register abc_grpo: {reason}") in result.err

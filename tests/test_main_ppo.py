@@ -312,9 +312,8 @@ def test_verls_own_agent_loops_return_one_output_per_session():
     """What the agent-loop notice assumes (VERL_AGENT_LOOPS), read from verl's registry and annotations."""
     import typing
 
-    from hydra.utils import get_class
-
     import verl.experimental.agent_loop  # noqa: F401  (registers verl's agent loops)
+    from hydra.utils import get_class
     from verl.experimental.agent_loop.agent_loop import AgentLoopOutput, _agent_loop_registry
 
     loops = {name: get_class(spec["_target_"]) for name, spec in _agent_loop_registry.items()

@@ -77,7 +77,8 @@ def test_trainer_state_mapping_onto_quadrants():
     # reward logged at optimizer steps 1 and 5: 4 optimizer steps per rollout, so step k sits at k / 4
     assert curves[ENTROPY].x.tolist() == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
     assert curves[REWARD].x.tolist() == [1, 2] and curves[REWARD].y.tolist() == [0.125, 0.375]
-    # optimizer step 2: ppo_style 0.002 split 0.25 / 0.75 into Q1 / Q3; overcorrection 0.004 split 0.5 / 0.5 into Q2 / Q4
+    # optimizer step 2: ppo_style 0.002 split 0.25 / 0.75 into Q1 / Q3; overcorrection 0.004 split 0.5 / 0.5 into
+    # Q2 / Q4
     assert [curves[key].y[1] for key in QUADRANTS] == pytest.approx([0.0005, 0.002, 0.0015, 0.002])
     # step 6: ppo_style 0.004 -> Q1 0.002, Q3 0.002; overcorrection 0.008 -> Q2 0.002, Q4 0.006
     assert [curves[key].y[5] for key in QUADRANTS] == pytest.approx([0.002, 0.002, 0.002, 0.006])

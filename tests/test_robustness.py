@@ -20,8 +20,8 @@ import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
 
 from abc_grpo_verl import reward
-from abc_grpo_verl.problems import INSTRUCTION, DataError
 from abc_grpo_verl.evaluation.data import CHATML, check_record, render_prompt
+from abc_grpo_verl.problems import INSTRUCTION, DataError
 from abc_grpo_verl.reward import compute_score, ground_truth_problem
 from tests.test_data_preprocess import load_script
 from tests.test_reward import POWER_TOWER, REFUSED, without_budget

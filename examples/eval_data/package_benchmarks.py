@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from abc_grpo_verl.problems import read_jsonl
 from abc_grpo_verl.evaluation.data import DataError, check_record, read_benchmark_file
+from abc_grpo_verl.problems import read_jsonl
 from abc_grpo_verl.reward import extract_final_answer
 
 REPOSITORY = "https://github.com/chi2liu/ABC-GRPO"
