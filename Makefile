@@ -7,6 +7,9 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
+# The verl release `make test` runs against (pyproject allows >=0.9.1,<0.11; pinned here so that CI keeps testing the
+# release the README's table names when a newer one appears on PyPI; `make test-verl-main` covers the next one).
+VERL ?= verl[verl-core]==0.9.1
 
 .PHONY: setup demo test test-verl-main bench gpu-wheels gpu-check
 
@@ -16,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(PYTHON) -m pip install --quiet -e ".[test]"
+	$(PYTHON) -m pip install --quiet -e ".[test]" "$(VERL)"
 	touch $@
 
 demo: setup
@@ -27,8 +30,9 @@ test: setup
 
 # The same suite against verl's next release: the snapshot of verl main (0.10.0.dev) in ../shared/verl-main/, which
 # only the project's own machines and CI have (a user's clone skips this, saying so). It builds .venv-verl-main with
-# that verl, this package without its verl pin (--no-deps: main has no verl-core extra), this package's other
-# dependencies, and what verl main's plain install lacks but its trainer imports (0.9.1's verl-core extra brought it).
+# that verl, this package without its verl pin (--no-deps: main's verl-core extra takes TransferQueue from a git URL,
+# which these offline machines cannot fetch, and more GPU-side packages), this package's other dependencies, and what
+# of that extra verl's trainer imports on CPU.
 VERL_MAIN_SDIST := $(firstword $(wildcard ../shared/verl-main/verl-*.tar.gz))
 VENV_MAIN ?= .venv-verl-main
 VERL_MAIN_MISSING := cachetools uvicorn fastapi TransferQueue
