@@ -17,6 +17,7 @@ Importing this module registers both (the ``verl.plugins`` entry point does it o
 """
 
 import logging
+import math
 import warnings
 from collections.abc import Hashable
 from typing import Any
@@ -163,15 +164,19 @@ def compute_policy_loss_abc_grpo(
             resolve_ratio_level(config), loss_agg_mode, dict(config.global_batch_info))
     try:
         pg_loss, stats = _step_function(args)(*args)
-    except ValueError:  # bad input (an unknown loss_agg_mode, a missing normaliser): the same error on either path
-        raise
-    except Exception as error:  # a compiler or toolchain problem must never stop training: fall back to eager
+    except Exception as error:
         if not _compile_requested():
             raise
+        # The eager step says whose fault it was. Bad input (an unknown loss_agg_mode or batch-info key, a missing
+        # normaliser, tensors on two devices) fails there too: its error is raised as eager raises it, and the fused
+        # path stays on. A compiler or toolchain problem does not, and must never stop training: eager from now on.
+        try:
+            pg_loss, stats = abc_loss_step(*args)
+        except Exception as eager_error:
+            raise eager_error from None
         global _compiled_step
         _compiled_step = False
         warnings.warn(f"{COMPILE_ENV}=1: torch.compile failed ({error!r}); using the eager path", stacklevel=2)
-        pg_loss, stats = abc_loss_step(*args)
 
     neg_log_ratio_sum, valid, *counts, not_binary = stats.tolist()  # the one device-to-host transfer
     if not_binary:
@@ -201,11 +206,15 @@ def _prompt_uids(index: Any, batch_size: int) -> np.ndarray:
             "the abc_grpo advantage estimator needs the prompt uid of each response (verl's `uid` field) to form "
             "groups, and got index=None"
         )
-    if isinstance(index, np.ndarray) and index.ndim != 1:
-        raise ValueError(f"index must be 1-D (one prompt uid per response), got shape {index.shape}")
+    if isinstance(index, (np.ndarray, torch.Tensor)) and index.ndim != 1:
+        raise ValueError(f"index must be 1-D (one prompt uid per response), got shape {tuple(index.shape)}")
+    if isinstance(index, torch.Tensor):  # its elements would be 0-d tensors, each hashing by identity: one group each
+        index = index.tolist()
     for position, uid in enumerate(index):
         if not isinstance(uid, Hashable):
             raise ValueError(f"index[{position}]={uid!r} is a {type(uid).__name__}: prompt uids must be hashable")
+        if isinstance(uid, (float, np.floating)) and math.isnan(uid):
+            raise ValueError(f"index[{position}] is NaN: a NaN uid equals no other, so it cannot group responses")
     if len(index) != batch_size:
         raise ValueError(
             f"index has {len(index)} uids but token_level_rewards has {batch_size} responses: the abc_grpo advantage "

@@ -113,6 +113,24 @@ def test_bad_input_raises_as_in_eager_and_keeps_the_compiled_path(monkeypatch, f
     assert algos._compiled_step is not False
 
 
+def test_an_input_error_of_another_type_keeps_the_compiled_path(monkeypatch, fresh_compile_cache):
+    """A batch-info key the installed agg_loss does not take is verl's TypeError, not a compiler fault."""
+    batch = random_batch(seed=7)
+    config = make_actor_config()
+    config.global_batch_info.update({"no_such_key": 1})
+    with pytest.raises(TypeError) as eager_error:
+        core_algos.agg_loss(torch.zeros(2, 2), torch.ones(2, 2), "token-mean", no_such_key=1)
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TypeError, match=re.escape(str(eager_error.value))) as raised:
+            compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"].requires_grad_(True),
+                                         batch["advantages"], batch["response_mask"], "token-mean", config)
+    assert raised.value.__suppress_context__  # the eager error alone, not chained to the compiler's attempt
+    assert not [w for w in caught if "torch.compile failed" in str(w.message)]
+    assert algos._compiled_step is not False
+
+
 @pytest.mark.slow
 def test_input_error_after_a_successful_compile_is_the_eager_error(monkeypatch, fresh_compile_cache):
     """A shape error once the fused path is built: the same message as eager, and the fused path stays on."""

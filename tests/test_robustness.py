@@ -403,6 +403,16 @@ def test_uids_verl_grpo_accepts_give_grpo_numbers(uids):
     torch.testing.assert_close(advantages, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_tensor_of_uids_groups_by_value():
+    """verl passes a numpy array; a 1-D tensor is read by value (its elements as 0-d tensors would hash by identity,
+    every response a group of its own), giving grpo's numbers for the same uids as a list."""
+    uids = [0, 0, 1, 1, 1, 2]
+    rewards, mask = grouped_batch(uids)
+    expected, _ = compute_grpo_outcome_advantage(rewards.clone(), mask, np.array(uids))
+    advantages, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=torch.tensor(uids), config=None)
+    torch.testing.assert_close(advantages, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_integer_rewards_are_taken_as_floats():
     """verl's grpo fails inside torch.mean on int64 scores; the same rewards as floats give its numbers."""
     uids = np.array(["a", "a", "b", "b", "b"], dtype=object)
@@ -425,6 +435,10 @@ def test_integer_rewards_are_taken_as_floats():
     (torch.ones(2, 3), torch.ones(2, 3), [["a"], ["a"]], r"index\[0\]=\['a'\] is a list: prompt uids must be hashable"),
     (torch.ones(6, 3), torch.ones(6, 3), np.array([["a", "a", "b"], ["b", "c", "c"]], dtype=object),
      r"index must be 1-D \(one prompt uid per response\), got shape \(2, 3\)"),
+    (torch.ones(4, 3), torch.ones(4, 3), np.array(["a", "a", np.nan, np.nan], dtype=object),
+     r"index\[2\] is NaN: a NaN uid equals no other, so it cannot group responses"),
+    (torch.ones(4, 3), torch.ones(4, 3), np.array([1.0, 1.0, float("nan"), 2.0]), r"index\[2\] is NaN"),
+    (torch.ones(4, 3), torch.ones(4, 3), torch.zeros(2, 2), r"index must be 1-D .*, got shape \(2, 2\)"),
 ])
 def test_inputs_it_refuses_are_named(rewards, mask, index, message):
     with pytest.raises(ValueError, match=message):
