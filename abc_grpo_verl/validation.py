@@ -38,8 +38,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from abc_grpo_verl.config import (
     BOUND_FIELDS,
     DRY_RUN_ENV,
+    ENV_PREFIX,
     ENV_SWITCHES,
     POLICY_LOSS_KEY,
+    TOOL_ENV,
     env_switch,
     parse_switch,
     resolve_bounds,
@@ -150,18 +152,17 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     from verl.trainer.config import AlgoConfig
     from verl.trainer.ppo.core_algos import AdvantageEstimator
 
-    _check_switches(config)
     opted_in = OmegaConf.select(config, ALIAS_KEY, default=None) is not None
     _apply_alias(config)
-    _check_algorithm_keys(config)
     # verl's ActorConfig fills in PolicyLossConfig's defaults for an absent node or key; so does this check
     policy_loss = _policy_loss_node(config)
     abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
-    _check_policy_loss_node(policy_loss, abc_keys)
-
     loss_mode = _loss_mode(config)
     estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
+    _check_switches(config, uses_abc)
+    _check_algorithm_keys(config, uses_abc)
+    _check_policy_loss_node(policy_loss, abc_keys)
     notices = _check_registered(config, loss_mode, estimator)
     used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
             if name == "abc_grpo"]
@@ -221,11 +222,15 @@ def _switch(name: str) -> bool:
     return _as_config_error(env_switch, name, ENV_SWITCHES[name])
 
 
-def _check_switches(config: DictConfig) -> None:
+def _check_switches(config: DictConfig, uses_abc: bool) -> None:
     """Every ``ABC_GRPO_*`` setting, in this process and in the copies Ray workers get through ``runtime_env``: the
-    switches, and the reward workers' memory limit (read only when the reward first grades, after a rollout)."""
+    switches, and the reward workers' memory limit (read only when the reward first grades, after a rollout). An
+    ``ABC_GRPO_*`` name the package does not read is an error in a run that uses abc_grpo, else a warning."""
     from abc_grpo_verl.reward import WORKER_MEMORY_ENV, parse_worker_memory_mb
 
+    settings = sorted({*ENV_SWITCHES, WORKER_MEMORY_ENV})
+    for name in os.environ:
+        _check_setting_name(name, f"environment variable {name}", settings, uses_abc)
     for name in ENV_SWITCHES:
         _switch(name)
     if WORKER_MEMORY_ENV in os.environ:
@@ -234,6 +239,7 @@ def _check_switches(config: DictConfig) -> None:
     env_vars = OmegaConf.select(config, RUNTIME_ENV_VARS_KEY, default=None) or {}
     for name, value in env_vars.items():
         key = f"{RUNTIME_ENV_VARS_KEY}.{name}"
+        _check_setting_name(name, key, settings, uses_abc)
         if not isinstance(value, str):
             # hydra reads `...=1` as an int and `...=true` as a bool; ray.init refuses both
             raise ConfigError(
@@ -244,6 +250,23 @@ def _check_switches(config: DictConfig) -> None:
             _as_config_error(parse_switch, key, value, ENV_SWITCHES[name])
         elif name == WORKER_MEMORY_ENV:
             _as_config_error(parse_worker_memory_mb, key, value)
+
+
+def _check_setting_name(name: str, label: str, settings: list[str], uses_abc: bool) -> None:
+    """An ``ABC_GRPO_*`` name this package does not read is a typo: without this check, ABC_GRPO_COMPLIE=1 would
+    leave the compiled path silently off. A warning in a run that does not use abc_grpo, which it cannot affect."""
+    if not name.startswith(ENV_PREFIX) or name in settings or name in TOOL_ENV:
+        return
+    # compared without the shared prefix, which would make every name look close to every setting
+    suffixes = {setting.removeprefix(ENV_PREFIX): setting for setting in settings}
+    close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+    hint = f"; did you mean {suffixes[close[0]]}?" if close else "."
+    message = (f"{label} is not a setting of abc_grpo_verl{hint} Its settings are {', '.join(settings)}; "
+               f"the {ENV_PREFIX} prefix is reserved for them (rename a variable of your own)")
+    if not uses_abc:
+        logger.warning("abc_grpo_verl: %s", message)
+        return
+    raise ConfigError(message)
 
 
 def _as_config_error(parse: Callable[..., Any], *args: Any) -> Any:
@@ -342,14 +365,15 @@ def _is_packaged(source: str) -> bool:
     return False
 
 
-def _check_algorithm_keys(config: DictConfig) -> None:
+def _check_algorithm_keys(config: DictConfig, uses_abc: bool) -> None:
     """Keys under ``algorithm`` that verl's AlgoConfig lacks, so verl ignores them.
 
     Errors only where the run asked for ABC-GRPO and would silently not get it: one of this package's keys placed
-    there (a bound, ``ratio_level``), the alias spelt another way (case, ``_`` and ``-`` aside: ``policyloss``), or
-    any ignored key set to ``abc_grpo``. Every other key is a warning, because other recipes read their own keys
-    there: a key verl reads elsewhere (``loss_agg_mode``, the actor's) names that place, and a likely misspelling
-    names the closest keys.
+    there (a bound, ``ratio_level``), the alias spelt another way (case, ``_`` and ``-`` aside: ``policyloss``), any
+    ignored key set to ``abc_grpo``, and, in a run that uses abc_grpo, a likely misspelling of one of this package's
+    keys (``clip_neg_hihg``: the run would train at that bound's default). Every other key is a warning, because
+    other recipes read their own keys there: a key verl reads elsewhere (``loss_agg_mode``, the actor's) names that
+    place, and a likely misspelling names the closest keys.
     """
     from hydra.utils import get_class
     from verl.workers.config import PolicyLossConfig
@@ -385,6 +409,9 @@ def _check_algorithm_keys(config: DictConfig) -> None:
         if isinstance(value, str) and value == "abc_grpo":
             raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so the run would not use "
                               f"abc_grpo{hint}; {ALIAS_KEY}=abc_grpo turns it on")
+        if uses_abc and _norm(key) not in by_norm and any(name in ours for name in _close(key, homes)):
+            raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so this run, which uses "
+                              f"abc_grpo, would ignore it{hint}")
         logger.warning("abc_grpo_verl: algorithm.%s is not a field of verl's %s, so verl ignores it%s",
                        key, target.rsplit(".", 1)[-1], hint)
 

@@ -132,6 +132,25 @@ def test_a_bad_environment_switch_fails_the_check(launch, name, value):
         result.err)
 
 
+@pytest.mark.parametrize(("where", "name", "message"), [
+    ("env", "ABC_GRPO_COMPLIE", "environment variable ABC_GRPO_COMPLIE is not a setting of abc_grpo_verl; did you mean "
+                                "ABC_GRPO_COMPILE? Its settings are ABC_GRPO_COMPILE, ABC_GRPO_DRY_RUN, "
+                                "ABC_GRPO_PREFLIGHT, ABC_GRPO_REWARD_WORKER_MEMORY_MB"),
+    ("ray", "ABC_GRPO_REWARD_MEMORY_MB", "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_REWARD_MEMORY_MB is not a "
+                                         "setting of abc_grpo_verl; did you mean ABC_GRPO_REWARD_WORKER_MEMORY_MB?"),
+    ("env", "ABC_GRPO_MY_OWN", "environment variable ABC_GRPO_MY_OWN is not a setting of abc_grpo_verl. Its settings"),
+])
+def test_a_misspelt_setting_name_fails_the_check(launch, where, name, message):
+    """A typo would leave the setting at its default without a word: the preflight names it, before Ray."""
+    if where == "env":
+        result = launch(env={name: "1"})
+    else:
+        result = launch(f"+ray_kwargs.ray_init.runtime_env.env_vars.{name}='1'")
+    assert result.status == 2
+    assert message in result.err
+    assert launch(env={"ABC_GRPO_GPU_WHEELS_ONLINE": "1"}).status == 0  # the GPU wheel tool's own variable
+
+
 @pytest.mark.parametrize("value", ["lots", "64", "-1", ""])
 def test_a_bad_reward_worker_memory_limit_fails_the_check(launch, value):
     """Read by the reward only when it first grades, after a rollout: checked here, in both places it can be set."""
@@ -159,18 +178,28 @@ def test_hydra_rejects_unknown_keys_and_flags(launch):
     ("loss_agg_mode=token-mean", "; verl reads it as actor_rollout_ref.actor.loss_agg_mode"),
     ("clip_ratio_high=0.28", "; verl reads it as actor_rollout_ref.actor.clip_ratio_high"),
     ("loss_mode=vanilla", f"; verl reads it as {KEY}.loss_mode"),
-    # close to one of this package's keys, not one of them: a hint, not an error
-    ("clip_high=0.28", f"; did you mean {KEY}.clip_pos_high or {KEY}.clip_neg_high?"),
-    ("clip_low=0.2", f"; did you mean {KEY}.clip_pos_low or {KEY}.clip_neg_low?"),
-    ("clip_neg_hgh=0.3", f"; did you mean {KEY}.clip_neg_high?"),
-    ("policy_loss_fn=vanilla", "; did you mean algorithm.policy_loss?"),
-    ("ratio_levels=sequence", f"; did you mean {KEY}.ratio_level?"),
 ])
 def test_other_keys_under_algorithm_are_a_warning_not_an_error(launch, key, hint):
     result = launch(f"+algorithm.{key}")
     assert result.status == 0 and result.config is not None, result.err
     name = key.split("=")[0]
     assert f"algorithm.{name} is not a field of verl's AlgoConfig, so verl ignores it{hint}\n" in result.log
+
+
+@pytest.mark.parametrize(("key", "hint"), [
+    ("clip_high=0.28", f"; did you mean {KEY}.clip_pos_high or {KEY}.clip_neg_high?"),
+    ("clip_low=0.2", f"; did you mean {KEY}.clip_pos_low or {KEY}.clip_neg_low?"),
+    ("clip_neg_hgh=0.3", f"; did you mean {KEY}.clip_neg_high?"),
+    ("policy_loss_fn=vanilla", "; did you mean algorithm.policy_loss?"),
+    ("ratio_levels=sequence", f"; did you mean {KEY}.ratio_level?"),
+])
+def test_a_misspelling_of_our_keys_fails_a_run_that_uses_abc_grpo(launch, key, hint):
+    """The run would train at that setting's default without a word; a run without abc_grpo only warns (see
+    tests/test_main_ppo.py)."""
+    result = launch(f"+algorithm.{key}")
+    assert (result.status, result.config) == (2, None)
+    assert (f"algorithm.{key} is not a key verl or abc_grpo_verl reads, so this run, which uses abc_grpo, would "
+            f"ignore it{hint}") in result.err
 
 
 def test_bypass_mode_is_allowed_on_the_v1_trainer(launch):

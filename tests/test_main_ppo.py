@@ -254,12 +254,16 @@ def test_mistakes_fail_before_ray(main_ppo_run, argv, message):
 def test_a_run_that_does_not_use_abc_grpo_is_left_alone(main_ppo_run):
     """Installing the plugin never breaks a verl run that does not use it: unknown algorithm keys of other recipes
     are a warning, and nothing in the config changes."""
-    result = main_ppo_run("+algorithm.my_recipe_knob=3")
+    # a key close to one of ours and an ABC_GRPO_* name the package does not read: errors in an abc_grpo run
+    result = main_ppo_run("+algorithm.my_recipe_knob=3", "+algorithm.clip_high=0.28", env={"ABC_GRPO_MY_OWN": "1"})
     assert result.status == 0, result.err
     assert result.config.actor_rollout_ref.actor.policy_loss._target_ == "verl.workers.config.PolicyLossConfig"
     assert result.config.actor_rollout_ref.actor.policy_loss.loss_mode == "vanilla"
     assert result.config.algorithm.my_recipe_knob == 3
     assert "algorithm.my_recipe_knob is not a field of verl's AlgoConfig" in result.log
+    assert f"algorithm.clip_high is not a field of verl's AlgoConfig, so verl ignores it; did you mean {KEY}" in (
+        result.log)
+    assert "environment variable ABC_GRPO_MY_OWN is not a setting of abc_grpo_verl" in result.log
     assert "loss_mode=vanilla (the ABC-GRPO bounds do not apply), adv_estimator=grpo" in result.log
 
 
