@@ -20,12 +20,15 @@ content:
   - verl's `file` logger (`trainer.logger` containing "file"): JSON lines {"step": N, "data": {metric: value}}. A
     folder with several (the recipes write one per launch, so a resumed run has several) is merged by step;
   - the CPU demo's metrics.jsonl (`python -m abc_grpo_verl.demo`): one run per method, its seeds as the spread;
-  - a Hugging Face trainer_state.json (TRL; the ABC-GRPO authors' format), plain or gzip.
+  - a Hugging Face trainer_state.json (TRL; the ABC-GRPO authors' format), plain or gzip;
+  - the evaluation's checkpoint sweep, sweep.jsonl (`python -m abc_grpo_verl.eval --run DIR`): one run per swept
+    run, its Avg@k, Pass@k and cons@k per benchmark as validation curves over training steps.
 `--reference` adds the authors' own GRPO and ABC-GRPO runs from the extract packaged in abc_grpo_verl/data/.
 
 Writes dynamics.png (one panel per metric, runs overlaid) and dynamics.md (numbers with their definitions, and how
-runs differ) to --output-dir. This reports training logs; evaluation results (Avg@k, Pass@k) are
-`python -m abc_grpo_verl.eval`'s. The demo draws its dynamics.png with `plot_dynamics` from here.
+runs differ) to --output-dir. A sweep's confidence intervals and a single evaluation's paired differences are in the
+eval's own sweep.md/results.md; here a sweep's scores sit beside the training logs. The demo draws its dynamics.png
+with `plot_dynamics` from here.
 """
 
 import argparse
@@ -89,7 +92,7 @@ FINAL_SHARE = 0.1  # "last 10%": the window of a run's final steps that its end-
 
 EXPECTED = (
     'one of: verl\'s file-logger JSON lines ({"step": N, "data": {...}} per line), the demo\'s metrics.jsonl, '
-    'or a Hugging Face trainer_state.json (with "log_history"; plain or .gz)'
+    'the evaluation\'s sweep.jsonl, or a Hugging Face trainer_state.json (with "log_history"; plain or .gz)'
 )
 
 
@@ -226,6 +229,11 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
             curves[share_key] = ratio_curve(counted)
         elif shares:
             curves[share_key] = curve_of(shares)
+    if PG_CLIPFRAC in curves and not any(key in curves for key in QUADRANTS):
+        # A verl loss without ABC's quadrant metrics, read as verl's vanilla (GRPO, DAPO): its pg_clipfrac counts
+        # exactly the tokens whose clipped term wins, A>0 with r>1+eps_high (Q1) and A<0 with r<1-eps_low (Q3).
+        curves[PPO_STYLE] = curves[PG_CLIPFRAC]
+        source += "; Q1+Q3 = pg_clipfrac, as for verl's vanilla loss"
     run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
     if tokens := points("perf/total_num_tokens"):
         run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
@@ -297,6 +305,39 @@ def demo_runs(path: Path, records: list[dict], label: str, method_labels: dict[s
     return runs
 
 
+# A line of the evaluation's sweep.jsonl (abc_grpo_verl/evaluation/sweep.py): one run, checkpoint and benchmark.
+SWEEP_RECORD = ("run", "step", "benchmark", "k", "avg@k", "pass@k", "cons@k")
+SWEEP_SCORES = ("avg@k", "pass@k", "cons@k")
+
+
+def sweep_runs(path: Path, records: list[dict], label: str) -> list[Run]:
+    """One run per swept run of a sweep.jsonl, labelled "LABEL: run", its scores (in %, as the sweep writes them) as
+    validation curves `val-core/<benchmark>/avg@<k> (%)` etc. over the checkpoints' training steps."""
+    by_run = {}
+    for number, record in enumerate(records, start=1):
+        if missing := [key for key in SWEEP_RECORD if key not in record]:
+            raise LogError(f"{path} record {number}: lacks {missing}; {EXPECTED}")
+        if not (isinstance(record["step"], int) and all(is_number(record[key]) for key in SWEEP_SCORES)):
+            raise LogError(f"{path} record {number}: step must be an integer and {list(SWEEP_SCORES)} numbers, got "
+                           f"{[record[key] for key in ('step', *SWEEP_SCORES)]}")
+        by_run.setdefault(str(record["run"]), []).append(record)
+    runs = []
+    for run_name, rows in by_run.items():
+        points = {}
+        for row in sorted(rows, key=lambda r: r["step"]):
+            for score in SWEEP_SCORES:
+                key = f"{VALIDATION}{row['benchmark']}/{score.replace('@k', '@' + str(row['k']))} (%)"
+                points.setdefault(key, []).append((row["step"], row[score]))
+        curves = {}
+        for key, found in points.items():
+            if len({step for step, _ in found}) < len(found):
+                raise LogError(f"{path}: run {run_name!r} has several {key} values at one step; a sweep.jsonl holds "
+                               "one line per run, checkpoint and benchmark")
+            curves[key] = curve_of(found)
+        runs.append(Run(f"{label}: {run_name}", f"{path} (evaluation sweep.jsonl)", label, {0: curves}))
+    return runs
+
+
 # TRL's names -> ours. Per optimizer step: entropy, grad norm, clip statistics. Per rollout (logged on the first
 # optimizer step of each generation): reward, completion lengths, the cumulative token count.
 TRL_PER_UPDATE = {"entropy": ENTROPY, "grad_norm": GRAD_NORM}
@@ -362,6 +403,8 @@ def load_file(path: Path, label: str) -> list[Run]:
     first = records[0]
     if "data" in first and "step" in first:
         return [verl_run(verl_steps(path, records), label, f"{path} (verl file logger)")]
+    if all(key in first for key in SWEEP_RECORD):
+        return sweep_runs(path, records, label)
     if all(key in first for key in DEMO_RECORD):
         return demo_runs(path, records, label)
     raise LogError(f"{path} line 1: keys {sorted(first)[:8]}, a format the report does not know; expected {EXPECTED}")
@@ -385,8 +428,8 @@ def default_label(path: Path) -> str:
 
 def load_run_argument(argument: str) -> list[Run]:
     """`PATH` or `LABEL=PATH`: a log file, or a folder holding the logs of one run: verl file-logger logs anywhere
-    below it (the recipes write one per launch under OUTPUT_DIR/train_logs/), or a demo metrics.jsonl or
-    trainer_state.json in it."""
+    below it (the recipes write one per launch under OUTPUT_DIR/train_logs/), or a demo metrics.jsonl, an evaluation
+    sweep.jsonl or a trainer_state.json in it."""
     label, _, rest = argument.partition("=")
     path, label = (Path(rest), label) if rest and not Path(argument).exists() else (Path(argument), None)
     if not path.exists():
@@ -395,7 +438,8 @@ def load_run_argument(argument: str) -> list[Run]:
         return load_file(path, label or default_label(path))
     label = label or path.resolve().name
     verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
-    others = [p for p in (path / "metrics.jsonl", path / "trainer_state.json") if p.is_file() and p not in verl_logs]
+    others = [p for p in (path / "metrics.jsonl", path / "sweep.jsonl", path / "trainer_state.json")
+              if p.is_file() and p not in verl_logs]
     if not (verl_logs or others):  # a Hugging Face output folder keeps trainer_state.json in its checkpoints
         checkpoints = {
             int(p.parent.name[len("checkpoint-") :]): p
@@ -696,7 +740,9 @@ ROWS = (
 # What two runs are compared on: where training ended up (the last 10% of the steps both have), and how the
 # clipping behaved (averaged over all the steps both have). Validation metrics join the first kind.
 OUTCOMES = (ENTROPY, REWARD, LENGTH, TRUNCATED)
-MECHANICS = (*QUADRANTS, OVERCORRECTION, PPO_KL, GRAD_NORM, BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3])
+MECHANICS = (
+    *QUADRANTS, PPO_STYLE, OVERCORRECTION, PPO_KL, GRAD_NORM, BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3]
+)
 
 
 def name(key: str) -> str:
@@ -836,11 +882,13 @@ DEFINITIONS = """\
   the same every step); logged shares are averaged. The authors' ABC logs give Q1 = `ppo_style` ×
   `ppo_style_pos_adv_pct`, Q3 = `ppo_style` × `ppo_style_neg_adv_pct`, Q2 = `overcorrection` ×
   `overcorrection_pos_adv_pct`, Q4 = `overcorrection` × `overcorrection_neg_adv_pct` (each a product of two means
-  per step); their GRPO logs only TRL's `high_mean` (= Q1) and `low_mean` (= Q3). **Q1+Q3** is the authors'
+  per step); their GRPO logs only TRL's `high_mean` (= Q1) and `low_mean` (= Q3). A verl log without the quadrant
+  metrics (verl's own losses) gives Q1+Q3 only: its `pg_clipfrac`, which for verl's vanilla loss (GRPO, DAPO) counts
+  exactly the Q1 and Q3 tokens (other verl losses define it otherwise). **Q1+Q3** is the authors'
   `ppo_style`, **Q2+Q4** their `overcorrection`: what ABC clips beyond PPO.
 - **Share of out-of-band tokens**: a quadrant's part of all four, pooled over the run (sum over steps of the
   quadrant's counts, or without counts of its shares, over the same sum for all four). The paper's "Q4 = 41.4% of
-  clipping events" is this share in the authors' 4B ABC-GRPO run.
+  clipping events" (authors' 4B ABC-GRPO run) is the mean of per-step shares; pooled, as here, that run gives 41.5%.
 - **pg_clipfrac**: each loss's own metric, which counts different things: ABC-GRPO every out-of-band token
   (Q1..Q4), verl's vanilla the tokens where its clipped term wins (Q1+Q3). Compare methods on Q1..Q4.
 - **Time out of band, back in band** (the demo only): after every optimizer step the demo measures the ratio of every

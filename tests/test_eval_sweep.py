@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from abc_grpo_verl import eval as eval_cli
+from abc_grpo_verl import report
 from abc_grpo_verl.evaluation.backends import HFBackend
 from abc_grpo_verl.evaluation.checkpoint import ModelError
 from abc_grpo_verl.evaluation.sweep import find_checkpoints, parse_runs
@@ -88,6 +89,17 @@ def test_checkpoints_of_a_run_are_found_in_step_order(tmp_path, capsys):
         find_checkpoints("r", tmp_path / "run", every=1)
 
 
+def test_the_base_model_linked_as_step_0_starts_the_curve(tmp_path):
+    """docs/evaluation.md: a link global_step_0 -> the base model puts the untrained model at step 0."""
+    verl_hf_checkpoint(tmp_path / "run" / "global_step_5", seed=0)
+    (tmp_path / "run" / "latest_checkpointed_iteration.txt").write_text("5")
+    base = save_tiny_model(tmp_path / "Qwen3-Base", seed=1)
+    (tmp_path / "run" / "global_step_0").symlink_to(base, target_is_directory=True)
+    found = find_checkpoints("r", tmp_path / "run", every=1)
+    assert [(c.step, c.spec.kind) for c in found] == [(0, "hf"), (5, "verl_hf")]
+    assert found[0].spec.location == str(base.resolve())
+
+
 def test_sweep_flags(tmp_path, capsys):
     common = ["--output-dir", str(tmp_path), "--benchmarks", "toy_add", "--data-dir", str(FIXTURES)]
     assert eval_cli.main(["--model", str(tmp_path), "--every", "2", *common]) == 2
@@ -160,6 +172,14 @@ def test_a_killed_sweep_resumed_writes_what_an_uninterrupted_one_does(runs, tmp_
     monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
     assert sweep(out, runs, "--every", "1") == 0
     assert (out / "sweep.jsonl").read_text() == (reference / "sweep.jsonl").read_text()
+
+    # The training-dynamics report reads the sweep's folder: one run per swept run, its scores over steps.
+    read = {run.label: run.seeds[0] for run in report.load_run_argument(f"sweep={out}")}
+    assert sorted(read) == ["sweep: abc", "sweep: grpo"]
+    passk = read["sweep: abc"]["val-core/toy_add/pass@4 (%)"]
+    assert passk.x.tolist() == [2, 10]
+    assert passk.y.tolist() == [r["pass@k"] for r in rows if r["run"] == "abc" and r["benchmark"] == "toy_add"]
+    assert report.main([f"sweep={out}", "--output-dir", str(tmp_path / "report")]) == 0
 
 
 def test_keep_merged_keeps_the_merged_checkpoint(runs, tmp_path):

@@ -67,6 +67,9 @@ def test_verl_log_without_abc_metrics_has_no_quadrants():
     run = only(load_run_argument(str(FIXTURES / "verl_grpo.jsonl")))
     assert not any(run.curves(key) for key in QUADRANTS)
     assert report.quadrant_basis(run) == "not logged"
+    # vanilla's pg_clipfrac is exactly its Q1+Q3 share: compared with an ABC run's Q1+Q3 (steps 1-2: 0.0, 0.004)
+    assert run.seeds[0][report.PPO_STYLE].y[:2].tolist() == [0.0, 0.004]
+    assert "Q1+Q3 = pg_clipfrac" in run.source
     assert stat(run, ENTROPY, "mean") == pytest.approx((0.5 + 0.3 + 0.2 + 0.15) / 4)
 
 
@@ -117,6 +120,47 @@ def test_demo_metrics_one_run_per_method_with_its_seeds():
     assert stat(grpo, report.BAND_RETURN[3], "mean") == pytest.approx(0.5)
     assert stat(abc, report.BAND_RETURN[1], "mean") == 0.0 and stat(grpo, report.BAND_RETURN[1], "mean") == 0.5
     assert abc.seeds[0]["val-core/held-out/pass@1"].y.tolist() == [0.5, 0.6]
+
+
+def test_evaluation_sweep_one_run_per_swept_run_with_its_scores_over_steps(tmp_path):
+    runs = load_run_argument(f"eval={FIXTURES / 'sweep.jsonl'}")
+    assert [(r.label, r.group) for r in runs] == [("eval: abc", "eval"), ("eval: grpo", "eval")]
+    abc = runs[0].seeds[0]
+    assert sorted(abc) == ["val-core/aime24/avg@4 (%)", "val-core/aime24/cons@4 (%)", "val-core/aime24/pass@4 (%)"]
+    assert abc["val-core/aime24/pass@4 (%)"].x.tolist() == [10, 20, 30]
+    assert abc["val-core/aime24/avg@4 (%)"].y.tolist() == [5.0, 7.5, 8.3]  # the file's numbers, in %
+    # a folder holding the sweep's outputs reads the same
+    (tmp_path / "sweep.jsonl").write_bytes((FIXTURES / "sweep.jsonl").read_bytes())
+    assert [r.label for r in load_run_argument(f"eval={tmp_path}")] == ["eval: abc", "eval: grpo"]
+    out = tmp_path / "out"
+    assert main([f"eval={tmp_path}", "--output-dir", str(out)]) == 0
+    summary = (out / "dynamics.md").read_text()
+    assert "### eval: abc vs eval: grpo" in summary
+    # Pass@4 at the last step (30): 30.0 vs 23.3; Avg@4 first step 5 for both
+    assert "| aime24/pass@4 (%), final step | 30 | 23.3 |" in summary
+    assert "| aime24/avg@4 (%), first step | 5 | 5 |" in summary
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"run": "a", "step": 1, "benchmark": "b", "k": 4, "avg@k": 1.0, "pass@k": 2.0}, "lacks ['cons@k']"),
+        ({"run": "a", "step": "1", "benchmark": "b", "k": 4, "avg@k": 1.0, "pass@k": 2.0, "cons@k": 1.0},
+         "step must be an integer"),
+        ({"run": "a", "step": 1, "benchmark": "b", "k": 4, "avg@k": None, "pass@k": 2.0, "cons@k": 1.0},
+         "numbers, got [1, None, 2.0, 1.0]"),
+    ],
+)
+def test_a_broken_sweep_line_is_an_error_naming_the_file_and_record(tmp_path, capsys, line, message):
+    path = tmp_path / "sweep.jsonl"
+    good = {"run": "a", "step": 0, "benchmark": "b", "k": 4, "avg@k": 1.0, "pass@k": 2.0, "cons@k": 1.0}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+    assert main([str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} record 2" in err and message in err
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")  # the same checkpoint twice
+    assert main([str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "several val-core/b/avg@4 (%) values at one step" in capsys.readouterr().err
 
 
 def test_paired_seed_differences_and_their_interval():
