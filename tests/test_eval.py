@@ -648,6 +648,17 @@ def test_prepare_script_normalises_hub_rows():
         prepare.normalize_rows([{"problem": "p", "answer": "1"}, {"problem": "q", "answer": None}], "org/ds", "x")
 
 
+def test_prepare_script_reports_a_changed_hub_dataset_without_a_traceback(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("prepare_eval_data", REPO / "examples/eval_data/prepare_eval_data.py")
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    # what fetch() meets when a hub dataset renames its columns: normalize_rows's error, as load_dataset's rows
+    monkeypatch.setattr(prepare, "fetch", lambda name: prepare.normalize_rows([{"text": "p"}], f"org/{name}", name))
+    assert prepare.main(["--output-dir", str(tmp_path), "--benchmarks", "amc23"]) == 2
+    assert "error: org/amc23: no problem column (looked for ['problem', 'question']" in capsys.readouterr().err
+    assert not (tmp_path / "amc23.jsonl").exists()
+
+
 def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
     path = tmp_path / "s.jsonl"
     good = json.dumps({"id": "a", "sample": 0, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False})

@@ -9,10 +9,15 @@ import hashlib
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the test extra brings tomli on Python 3.10
+    import tomli as tomllib
 
 from abc_grpo_verl.evaluation.data import PACKAGED_DIR, load_benchmark, packaged_benchmarks
 from abc_grpo_verl.reward import compute_score

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         try:
             records = fetch(name)
-        except DataError as e:
+        except ValueError as e:  # a DataError naming the row, or a split without the columns or rows it needs
             print(f"error: {e}", file=sys.stderr)
             return 2
         path = args.output_dir / f"{name}.jsonl"
