@@ -15,13 +15,15 @@
 
     python gpu/wheels.py download      # make gpu-wheels: fetch into .whl/, verify hashes and requirement closure
     python gpu/wheels.py verify        # check an existing .whl/ against gpu/wheels.json
-    python gpu/wheels.py lock          # check gpu/wheels.json alone (no download): what CI runs
+    python gpu/wheels.py lock          # check gpu/wheels.json alone (no download), closure included: what CI runs
 
 The GPU machine has Python 3.12 and no network, so every wheel must be a CPython 3.12 (or pure-Python) build for
 manylinux x86_64, one version per package, installed there with `pip install --no-deps` (gpu/run.sh). Their
-requirements are not resolved by pip there, so `verify` resolves them here: every requirement of every wheel (for
+requirements are not resolved by pip there, so they are resolved here: every requirement of every wheel (for
 Python 3.12 on Linux, no extras) must be another wheel of the list, at a version it accepts, a package of the GPU
-image (listed in wheels.json), or one of the packages left out on purpose, each with its reason.
+image (listed in wheels.json), or one of the packages left out on purpose, each with its reason. wheels.json records
+each wheel's requirements (`requires`, its METADATA's Requires-Dist), so `lock` checks the closure without the
+wheels; `verify` and `download` check that record against the wheels themselves.
 """
 
 import argparse
@@ -63,7 +65,7 @@ def marker_environment(lock: dict) -> dict:
 
 def check_lock(lock: dict) -> list[str]:
     """Problems of the list itself: a file for another Python or platform, a name or version that does not match
-    its file, two versions of one package."""
+    its file, two versions of one package, a requirement nothing meets."""
     problems, seen, tags = [], {}, target_tags(lock)
     for entry in lock["wheels"]:
         name, version, _, file_tags = parse_wheel_filename(entry["file"])
@@ -76,7 +78,7 @@ def check_lock(lock: dict) -> list[str]:
         if name in seen:
             problems.append(f"{name}: two versions ({seen[name]}, {version}); pip --no-deps would install both")
         seen[name] = version
-    return problems
+    return problems + check_closure(lock)
 
 
 def total_bytes(lock: dict) -> int:
@@ -99,14 +101,18 @@ def requirements_of(wheel: Path) -> list[Requirement]:
             if line.startswith("Requires-Dist:")]
 
 
-def check_closure(lock: dict, dest: Path) -> list[str]:
-    """Every requirement a wheel declares for Python 3.12 / Linux is met by the list, the image or a stated absence."""
+def check_closure(lock: dict) -> list[str]:
+    """Every requirement a wheel declares for Python 3.12 / Linux (as recorded in the lock) is met by the list, the
+    image or a stated absence."""
     pinned = {parse_wheel_filename(e["file"])[0]: parse_wheel_filename(e["file"])[1] for e in lock["wheels"]}
     image = {canonicalize_name(name) for name in lock["image"]["packages"]}
     absent = {canonicalize_name(name) for name in lock["absent_on_purpose"]}
     environment, problems = marker_environment(lock), []
     for entry in lock["wheels"]:
-        for requirement in requirements_of(dest / entry["file"]):
+        if "requires" not in entry:
+            problems.append(f"{entry['file']}: no `requires` in gpu/wheels.json (its METADATA's Requires-Dist)")
+            continue
+        for requirement in map(Requirement, entry["requires"]):
             if requirement.marker is not None and not requirement.marker.evaluate(environment):
                 continue
             name = canonicalize_name(requirement.name)
@@ -131,8 +137,8 @@ def verify(lock: dict, dest: Path = DEST) -> list[str]:
         path = dest / entry["file"]
         if path.is_file() and "built_from" not in entry and sha256(path) != entry["sha256"]:
             problems.append(f"{path}: sha256 differs from gpu/wheels.json")
-    if not problems:
-        problems += check_closure(lock, dest)
+        if path.is_file() and [str(r) for r in requirements_of(path)] != entry.get("requires"):
+            problems.append(f"{path}: its Requires-Dist differs from the `requires` gpu/wheels.json records")
     return problems
 
 

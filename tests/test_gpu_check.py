@@ -64,6 +64,25 @@ def test_wheel_list_installs_on_python312_and_fits_the_carry_limit():
     assert set(lock["absent_on_purpose"]) >= {"ray"}
 
 
+def test_requirement_closure_is_checked_from_the_list_alone():
+    """Every wheel's Requires-Dist (recorded in the list) is met for Python 3.12 by the list, the GPU image or a stated
+    absence; a requirement nothing meets, or a pinned version a wheel refuses, is named without any download."""
+    wheels = load_wheels_module()
+    lock = wheels.load_lock()
+    assert all("requires" in entry for entry in lock["wheels"])
+    assert wheels.check_closure(lock) == []
+    entries = [dict(entry) for entry in lock["wheels"]]
+    verl_entry = next(entry for entry in entries if entry["requirement"] == "verl==0.9.1")
+    verl_entry["requires"] = [*verl_entry["requires"], "no-such-package>=1", "hydra-core<1.0",
+                              "win-only; sys_platform == 'win32'", "old-python; python_version < '3.8'"]
+    problems = wheels.check_closure(dict(lock, wheels=entries))
+    assert problems == [
+        "verl-0.9.1-py3-none-any.whl needs no-such-package>=1: neither in the list, nor on the GPU image, nor left out "
+        "on purpose",
+        "verl-0.9.1-py3-none-any.whl needs hydra-core<1.0, the list pins hydra-core 1.3.8",
+    ]  # the markers that are false on Python 3.12 / Linux are not requirements there
+
+
 def test_wheel_list_checker_catches_what_pip_would_refuse(tmp_path):
     wheels = load_wheels_module()
     lock = wheels.load_lock()
