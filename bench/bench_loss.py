@@ -128,13 +128,18 @@ def sync(device):
 
 @contextmanager
 def count_host_syncs(counter):
-    """Count the tensor -> host conversions a loss makes (each one is a device sync on GPU)."""
+    """Count the tensor -> host conversions a loss's code makes (each one is a device sync on GPU). Calls from torch
+    itself are not counted: torch.compile's guards, generated code, call .item() on the CPU tensors that carry
+    Python-number arguments (the loss's band edges) on every call, which never waits for the device."""
     names = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
     originals = {name: getattr(torch.Tensor, name) for name in names}
+    torch_dir = str(Path(torch.__file__).parent)
 
     def wrap(name):
         def counted(self, *args, **kwargs):
-            counter[0] += 1
+            caller = sys._getframe(1).f_code.co_filename
+            if not (caller.startswith("<") or caller.startswith(torch_dir)):
+                counter[0] += 1
             return originals[name](self, *args, **kwargs)
         return counted
 
