@@ -70,6 +70,8 @@ def test_every_way_of_setting_the_key_in_a_fresh_process(user_configs, tmp_path)
         "user yaml": ["-cp", str(user_configs), "-cn", "alias_in_yaml", *GRPO],
         "user yaml with both": ["-cp", str(user_configs), "-cn", "both_in_yaml", *GRPO],
         "typo": [f"{KEY}.loss_mode=abc_grp0", *GRPO],
+        # the packaged config found by name through the hydra search-path plugin, from a yaml of the user's
+        "user yaml extending ours": ["-cp", str(user_configs), "-cn", "extends_abc", *MICRO_BATCHES],
     }
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
     result = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(list(rows.values()))], capture_output=True,
@@ -94,6 +96,10 @@ def test_every_way_of_setting_the_key_in_a_fresh_process(user_configs, tmp_path)
     assert typo["status"] == 1 and typo["loss_mode"] is None
     assert f"{KEY}.loss_mode='abc_grp0' is not a registered policy loss; valid: [" in typo["err"]
     assert "'abc_grpo'" in typo["err"] and "'vanilla'" in typo["err"]
+    ours = outcome["user yaml extending ours"]
+    assert ours["status"] == 0 and ours["loss_mode"] == "abc_grpo", ours["err"][-2000:]
+    assert ("loss_mode=abc_grpo, clip_pos_high (eps1)=0.2, clip_pos_low (eps2)=0.2, clip_neg_high (eps3)=0.28, "
+            "clip_neg_low (eps4)=0.2, ratio_level=token, adv_estimator=abc_grpo") in ours["out"]
 
 
 @pytest.mark.slow
