@@ -32,6 +32,7 @@ from abc_grpo_verl.config import COMPILE_ENV, ENV_SWITCHES, env_switch, resolve_
 from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss
 
 NAME = "abc_grpo"
+logger = logging.getLogger(__name__)
 
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
@@ -45,7 +46,7 @@ _compiled_step = None  # the compiled step, built on first use; False once compi
 for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGISTRY):
     _earlier = _registry.pop(NAME, None)
     if _earlier is not None and getattr(_earlier, "__module__", None) != __name__:
-        logging.getLogger(__name__).info(
+        logger.info(
             "the '%s' %s registered by %s is replaced by abc_grpo_verl's (the installed plugin wins)",
             NAME, "policy loss" if _registry is core_algos.POLICY_LOSS_REGISTRY else "advantage estimator",
             getattr(_earlier, "__module__", repr(_earlier)),
@@ -93,9 +94,10 @@ def abc_loss_step(
 
 
 def _step_function(args: tuple) -> Any:
-    """Eager by default; ABC_GRPO_COMPILE=1 compiles the same step (forward and backward) into fused kernels."""
+    """Under ABC_GRPO_COMPILE=1: the same step compiled (forward and backward) into fused kernels, unless compiling
+    failed earlier in this process."""
     global _compiled_step
-    if not _compile_requested() or _compiled_step is False:
+    if _compiled_step is False:
         return abc_loss_step
     if _compiled_step is None:
         # dynamic: batch shapes and token counts change every step, and must not trigger recompiles
@@ -162,10 +164,15 @@ def compute_policy_loss_abc_grpo(
     _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights)
     args = (log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, resolve_bounds(config),
             resolve_ratio_level(config), loss_agg_mode, dict(config.global_batch_info))
+    fused = _compile_requested()  # an invalid setting is an error here, before any step runs
+    step = None
     try:
-        pg_loss, stats = _step_function(args)(*args)
+        step = _step_function(args) if fused else abc_loss_step  # the first fused call compiles here
+        pg_loss, stats = step(*args)
+    except torch.cuda.OutOfMemoryError:  # the device's, not the compiler's: eager would need the memory too
+        raise
     except Exception as error:
-        if not _compile_requested():
+        if step is abc_loss_step:  # eager itself failed
             raise
         # The eager step says whose fault it was. Bad input (an unknown loss_agg_mode or batch-info key, a missing
         # normaliser, tensors on two devices) fails there too: its error is raised as eager raises it, and the fused
@@ -173,6 +180,7 @@ def compute_policy_loss_abc_grpo(
         try:
             pg_loss, stats = abc_loss_step(*args)
         except Exception as eager_error:
+            logger.debug("the compiled abc_grpo step failed first", exc_info=error)
             raise eager_error from None
         global _compiled_step
         _compiled_step = False

@@ -121,14 +121,33 @@ def test_an_input_error_of_another_type_keeps_the_compiled_path(monkeypatch, fre
     with pytest.raises(TypeError) as eager_error:
         core_algos.agg_loss(torch.zeros(2, 2), torch.ones(2, 2), "token-mean", no_such_key=1)
     monkeypatch.setenv(COMPILE_ENV, "1")
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: compiled.append(fn) or fn)  # compiles nothing
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(TypeError, match=re.escape(str(eager_error.value))) as raised:
             compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"].requires_grad_(True),
                                          batch["advantages"], batch["response_mask"], "token-mean", config)
+    assert compiled == [algos.abc_loss_step]  # the fused path was tried, and failed on the input
     assert raised.value.__suppress_context__  # the eager error alone, not chained to the compiler's attempt
     assert not [w for w in caught if "torch.compile failed" in str(w.message)]
     assert algos._compiled_step is not False
+
+
+def test_an_error_of_the_eager_path_is_raised_once(monkeypatch, fresh_compile_cache):
+    """Once the fused path is off, an input error is eager's alone: no second eager run, no compiler warning."""
+    monkeypatch.setattr(algos, "_compiled_step", False)
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    calls = []
+    original = algos.abc_loss_step
+    monkeypatch.setattr(algos, "abc_loss_step", lambda *args: calls.append(1) or original(*args))
+    batch = random_batch(seed=7)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="no-such-mode"):
+            compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+                                         batch["response_mask"], "no-such-mode", make_actor_config())
+    assert calls == [1] and not caught
 
 
 @pytest.mark.slow
