@@ -36,10 +36,8 @@ COMPILE_ENV = "ABC_GRPO_COMPILE"  # 1: the loss step runs through torch.compile 
 DRY_RUN_ENV = "ABC_GRPO_DRY_RUN"  # 1: stop after the checks, before Ray, and print the resolved essentials
 PREFLIGHT_ENV = "ABC_GRPO_PREFLIGHT"  # 0: leave verl's validate_config unwrapped (the plugin only registers)
 ENV_SWITCHES = {COMPILE_ENV: False, DRY_RUN_ENV: False, PREFLIGHT_ENV: True}
-# Every other ABC_GRPO_* name is a typo to the preflight (a misspelt switch would otherwise be silently unset), except
-# the one the repository's GPU wheel tool reads (gpu/wheels.py), which a developer may have exported in the same shell.
+# Any other ABC_GRPO_* name (any case) is a typo to the preflight: a misspelt switch would otherwise go unnoticed.
 ENV_PREFIX = "ABC_GRPO_"
-TOOL_ENV = ("ABC_GRPO_GPU_WHEELS_ONLINE",)
 SWITCH_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 # field -> (paper symbol, quadrant it bounds, actor field it defaults to)

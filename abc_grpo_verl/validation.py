@@ -41,7 +41,6 @@ from abc_grpo_verl.config import (
     ENV_PREFIX,
     ENV_SWITCHES,
     POLICY_LOSS_KEY,
-    TOOL_ENV,
     env_switch,
     parse_switch,
     resolve_bounds,
@@ -161,7 +160,11 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
     uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
     _check_switches(config, uses_abc)
-    _check_algorithm_keys(config, uses_abc)
+    # a misspelt alias matters to any run that uses abc_grpo, a misspelt bound only to one whose loss is abc_grpo
+    guarded = {"policy_loss"} if uses_abc else set()
+    if loss_mode == "abc_grpo":
+        guarded |= set(ABC_POLICY_LOSS_KEYS)
+    _check_algorithm_keys(config, guarded)
     _check_policy_loss_node(policy_loss, abc_keys)
     notices = _check_registered(config, loss_mode, estimator)
     used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
@@ -255,11 +258,11 @@ def _check_switches(config: DictConfig, uses_abc: bool) -> None:
 def _check_setting_name(name: str, label: str, settings: list[str], uses_abc: bool) -> None:
     """An ``ABC_GRPO_*`` name this package does not read is a typo: without this check, ABC_GRPO_COMPLIE=1 would
     leave the compiled path silently off. A warning in a run that does not use abc_grpo, which it cannot affect."""
-    if not name.startswith(ENV_PREFIX) or name in settings or name in TOOL_ENV:
+    if not name.upper().startswith(ENV_PREFIX) or name in settings:
         return
-    # compared without the shared prefix, which would make every name look close to every setting
+    # compared without the shared prefix (which would make every name look close to every setting) and case aside
     suffixes = {setting.removeprefix(ENV_PREFIX): setting for setting in settings}
-    close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
     hint = f"; did you mean {suffixes[close[0]]}?" if close else "."
     message = (f"{label} is not a setting of abc_grpo_verl{hint} Its settings are {', '.join(settings)}; "
                f"the {ENV_PREFIX} prefix is reserved for them (rename a variable of your own)")
@@ -365,15 +368,15 @@ def _is_packaged(source: str) -> bool:
     return False
 
 
-def _check_algorithm_keys(config: DictConfig, uses_abc: bool) -> None:
+def _check_algorithm_keys(config: DictConfig, guarded: set[str]) -> None:
     """Keys under ``algorithm`` that verl's AlgoConfig lacks, so verl ignores them.
 
     Errors only where the run asked for ABC-GRPO and would silently not get it: one of this package's keys placed
     there (a bound, ``ratio_level``), the alias spelt another way (case, ``_`` and ``-`` aside: ``policyloss``), any
-    ignored key set to ``abc_grpo``, and, in a run that uses abc_grpo, a likely misspelling of one of this package's
-    keys (``clip_neg_hihg``: the run would train at that bound's default). Every other key is a warning, because
-    other recipes read their own keys there: a key verl reads elsewhere (``loss_agg_mode``, the actor's) names that
-    place, and a likely misspelling names the closest keys.
+    ignored key set to ``abc_grpo``, and a likely misspelling of one of this package's keys in `guarded`, those the
+    run reads (``clip_neg_hihg`` under the abc_grpo loss would train at that bound's default). Every other key is a
+    warning, because other recipes read their own keys there: a key verl reads elsewhere (``loss_agg_mode``, the
+    actor's) names that place, and a likely misspelling names the closest keys.
     """
     from hydra.utils import get_class
     from verl.workers.config import PolicyLossConfig
@@ -400,16 +403,16 @@ def _check_algorithm_keys(config: DictConfig, uses_abc: bool) -> None:
                               f"{home}" if key in ours else
                               f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean {home}?")
         by_norm = {_norm(name): home for name, home in verls.items()}
+        close = [] if _norm(key) in by_norm else _close(key, homes)
         if _norm(key) in by_norm:
             hint = f"; verl reads it as {by_norm[_norm(key)]}"
         else:
-            close = _close(key, homes)
             hint = (f"; did you mean {' or '.join(homes[name] for name in close)}?" if close
                     else " (other recipes may read their own keys there)")
         if isinstance(value, str) and value == "abc_grpo":
             raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so the run would not use "
                               f"abc_grpo{hint}; {ALIAS_KEY}=abc_grpo turns it on")
-        if uses_abc and _norm(key) not in by_norm and any(name in ours for name in _close(key, homes)):
+        if guarded.intersection(close):
             raise ConfigError(f"{setting} is not a key verl or abc_grpo_verl reads, so this run, which uses "
                               f"abc_grpo, would ignore it{hint}")
         logger.warning("abc_grpo_verl: algorithm.%s is not a field of verl's %s, so verl ignores it%s",

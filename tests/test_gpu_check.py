@@ -4,7 +4,7 @@ What CI can prove without a GPU or a download: the harness runs end to end at to
 code as on the GPU (verl's FSDP2 engine over gloo, the Ray import stub instead of Ray, the demo and the evaluation),
 a failing or hanging part costs no other part, and the wheel list in gpu/wheels.json is installable on CPython 3.12
 for manylinux x86_64 and fits the carry limit. What it cannot prove: that the listed wheels are byte for byte on the
-registry (`ABC_GRPO_GPU_WHEELS_ONLINE=1` downloads and checks them; `make gpu-wheels` does so too) and that their
+registry (`GPU_WHEELS_ONLINE_TEST=1` downloads and checks them; `make gpu-wheels` does so too) and that their
 requirements are closed (checked on the downloaded files, where a local .whl/ exists).
 """
 
@@ -114,8 +114,8 @@ def test_local_wheel_folder_matches_the_list_and_its_requirements_are_closed():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("ABC_GRPO_GPU_WHEELS_ONLINE") != "1",
-                    reason="downloads ~7 MiB from the registry: set ABC_GRPO_GPU_WHEELS_ONLINE=1")
+@pytest.mark.skipif(os.environ.get("GPU_WHEELS_ONLINE_TEST") != "1",
+                    reason="downloads ~7 MiB from the registry: set GPU_WHEELS_ONLINE_TEST=1")
 def test_registry_serves_the_listed_wheels(tmp_path):
     wheels = load_wheels_module()
     assert wheels.download(wheels.load_lock(), tmp_path) == []
