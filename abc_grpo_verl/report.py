@@ -229,15 +229,30 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
             curves[share_key] = ratio_curve(counted)
         elif shares:
             curves[share_key] = curve_of(shares)
-    if PG_CLIPFRAC in curves and not any(key in curves for key in QUADRANTS):
-        # A verl loss without ABC's quadrant metrics, read as verl's vanilla (GRPO, DAPO): its pg_clipfrac counts
-        # exactly the tokens whose clipped term wins, A>0 with r>1+eps_high (Q1) and A<0 with r<1-eps_low (Q3).
-        curves[PPO_STYLE] = curves[PG_CLIPFRAC]
-        source += "; Q1+Q3 = pg_clipfrac, as for verl's vanilla loss"
     run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
     if tokens := points("perf/total_num_tokens"):
         run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
     return run
+
+
+def read_as_vanilla(runs: list[Run], labels: list[str]) -> None:
+    """``--vanilla LABEL``: the run's loss is verl's vanilla (GRPO, DAPO, PPO), whose pg_clipfrac counts the tokens
+    where its clipped term wins: A>0 with r>1+eps_high (Q1) and A<0 with r<1-eps_low (Q3). So its pg_clipfrac is its
+    Q1+Q3 share (a mean of per-micro-batch shares), compared with an ABC run's. verl's other losses count other
+    tokens (cispo both sides whatever A, geo_mean A>0 only, sapo none), and its logs do not say which loss ran: hence
+    a flag."""
+    by_label = {run.label: run for run in runs}
+    for label in labels:
+        if label not in by_label:
+            raise LogError(f"--vanilla {label}: no run has that label; the runs are {sorted(by_label)}")
+        run = by_label[label]
+        if not run.curves(PG_CLIPFRAC) or any(run.curves(key) for key in QUADRANTS):
+            has = "the quadrant metrics" if run.curves(PG_CLIPFRAC) else "no pg_clipfrac"
+            raise LogError(f"--vanilla {label}: its log has {has}; --vanilla is for a verl log of verl's vanilla loss "
+                           "(pg_clipfrac, no actor/abc_clipfrac_q*)")
+        for curves in run.seeds.values():
+            curves[PPO_STYLE] = curves[PG_CLIPFRAC]
+        run.source += "; Q1+Q3 = its pg_clipfrac (--vanilla)"
 
 
 def merged_verl_steps(paths: list[Path]) -> dict[int, dict[str, float]]:
@@ -883,8 +898,9 @@ DEFINITIONS = """\
   `ppo_style_pos_adv_pct`, Q3 = `ppo_style` × `ppo_style_neg_adv_pct`, Q2 = `overcorrection` ×
   `overcorrection_pos_adv_pct`, Q4 = `overcorrection` × `overcorrection_neg_adv_pct` (each a product of two means
   per step); their GRPO logs only TRL's `high_mean` (= Q1) and `low_mean` (= Q3). A verl log without the quadrant
-  metrics (verl's own losses) gives Q1+Q3 only: its `pg_clipfrac`, which for verl's vanilla loss (GRPO, DAPO) counts
-  exactly the Q1 and Q3 tokens (other verl losses define it otherwise). **Q1+Q3** is the authors'
+  metrics (verl's own losses) has no split; with `--vanilla LABEL` (the run used verl's vanilla loss: GRPO, DAPO) its
+  `pg_clipfrac` is read as its Q1+Q3 share, the tokens where vanilla's clipped term wins (a mean of per-micro-batch
+  shares; other verl losses count other tokens). **Q1+Q3** is the authors'
   `ppo_style`, **Q2+Q4** their `overcorrection`: what ABC clips beyond PPO.
 - **Share of out-of-band tokens**: a quadrant's part of all four, pooled over the run (sum over steps of the
   quadrant's counts, or without counts of its shares, over the same sum for all four). The paper's "Q4 = 41.4% of
@@ -975,6 +991,14 @@ def main(argv: list[str] | None = None) -> int:
         help="draw only the metrics whose names start with one of these, comma-separated, e.g. "
         "actor/entropy,critic/score/mean,actor/abc_clipfrac_q [all the runs have]",
     )
+    parser.add_argument(
+        "--vanilla",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="the run LABEL used verl's vanilla loss (GRPO, DAPO, PPO): read its pg_clipfrac as its Q1+Q3 share, "
+        "to compare with an ABC run's (repeatable)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("runs/report"), help="[runs/report]")
     args = parser.parse_args(argv)
     if not args.runs and not args.reference:
@@ -989,6 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = [run.label for run in runs]
         if duplicated := sorted({label for label in labels if labels.count(label) > 1}):
             raise LogError(f"several runs are labelled {duplicated}: name them with LABEL=PATH")
+        read_as_vanilla(runs, args.vanilla)
         args.output_dir.mkdir(parents=True, exist_ok=True)
         command = "python -m abc_grpo_verl.report " + shlex.join(sys.argv[1:] if argv is None else argv)
         plot_dynamics(

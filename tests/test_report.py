@@ -9,6 +9,7 @@ the comment next to it.
 import gzip
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +68,29 @@ def test_verl_log_without_abc_metrics_has_no_quadrants():
     run = only(load_run_argument(str(FIXTURES / "verl_grpo.jsonl")))
     assert not any(run.curves(key) for key in QUADRANTS)
     assert report.quadrant_basis(run) == "not logged"
-    # vanilla's pg_clipfrac is exactly its Q1+Q3 share: compared with an ABC run's Q1+Q3 (steps 1-2: 0.0, 0.004)
-    assert run.seeds[0][report.PPO_STYLE].y[:2].tolist() == [0.0, 0.004]
-    assert "Q1+Q3 = pg_clipfrac" in run.source
+    assert report.PPO_STYLE not in run.seeds[0]  # verl's log does not say which loss ran
     assert stat(run, ENTROPY, "mean") == pytest.approx((0.5 + 0.3 + 0.2 + 0.15) / 4)
+
+
+def test_a_vanilla_run_reads_its_pg_clipfrac_as_its_q1_plus_q3_share(tmp_path, capsys):
+    runs = load_run_argument(f"abc={FIXTURES / 'verl_abc.jsonl'}") + load_run_argument(
+        f"grpo={FIXTURES / 'verl_grpo.jsonl'}")
+    report.read_as_vanilla(runs, ["grpo"])
+    grpo = runs[1]
+    # the fixture's pg_clipfrac at steps 1-2: 0.0, 0.004
+    assert grpo.seeds[0][report.PPO_STYLE].y[:2].tolist() == [0.0, 0.004]
+    assert "Q1+Q3 = its pg_clipfrac (--vanilla)" in grpo.source
+    for label, message in (("nobody", "no run has that label; the runs are ['abc', 'grpo']"),
+                           ("abc", "its log has the quadrant metrics")):
+        with pytest.raises(LogError, match=re.escape(f"--vanilla {label}: {message}")):
+            report.read_as_vanilla(runs, [label])
+    out = tmp_path / "out"
+    assert main([f"abc={FIXTURES / 'verl_abc.jsonl'}", f"grpo={FIXTURES / 'verl_grpo.jsonl'}", "--vanilla", "grpo",
+                 "--output-dir", str(out)]) == 0
+    # the comparison: abc pools its Q1+Q3 counts, (0+0 + 2+3 + 1+2 + 0+1) / 3000 = 0.3%; grpo's pg_clipfrac averages
+    # (0 + 0.004 + 0.006 + 0.005) / 4 = 0.375%
+    summary = (out / "dynamics.md").read_text()
+    assert "| Q1+Q3 share of tokens, mean over steps (steps 1..4) | 0.3% | 0.375% |" in summary
 
 
 def test_trainer_state_mapping_onto_quadrants():
