@@ -128,17 +128,18 @@ def sync(device):
 
 @contextmanager
 def count_host_syncs(counter):
-    """Count the tensor -> host conversions a loss's code makes (each one is a device sync on GPU). Calls from torch
-    itself are not counted: torch.compile's guards, generated code, call .item() on the CPU tensors that carry
-    Python-number arguments (the loss's band edges) on every call, which never waits for the device."""
+    """Count the tensor -> host conversions a loss makes (each one is a device sync on GPU). Not counted: calls made
+    by torch.compile's own machinery, whose guards (generated functions named ``guard``) call .item() on the CPU
+    tensors that carry Python-number arguments (the loss's band edges) on every call, never waiting for the device."""
     names = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
     originals = {name: getattr(torch.Tensor, name) for name in names}
-    torch_dir = str(Path(torch.__file__).parent)
+    dynamo_dir = str(Path(torch.__file__).parent / "_dynamo")
 
     def wrap(name):
         def counted(self, *args, **kwargs):
-            caller = sys._getframe(1).f_code.co_filename
-            if not (caller.startswith("<") or caller.startswith(torch_dir)):
+            caller = sys._getframe(1).f_code
+            if not (caller.co_name == "guard" and caller.co_filename == "<string>"
+                    or caller.co_filename.startswith(dynamo_dir)):
                 counter[0] += 1
             return originals[name](self, *args, **kwargs)
         return counted
