@@ -16,6 +16,7 @@
     python gpu/wheels.py download      # make gpu-wheels: fetch into .whl/, verify hashes and requirement closure
     python gpu/wheels.py verify        # check an existing .whl/ against gpu/wheels.json
     python gpu/wheels.py lock          # check gpu/wheels.json alone (no download), closure included: what CI runs
+    python gpu/wheels.py record        # after changing the list: write each wheel's Requires-Dist from .whl/ into it
 
 The GPU machine has Python 3.12 and no network, so every wheel must be a CPython 3.12 (or pure-Python) build for
 manylinux x86_64, one version per package, installed there with `pip install --no-deps` (gpu/run.sh). Their
@@ -137,8 +138,9 @@ def verify(lock: dict, dest: Path = DEST) -> list[str]:
         path = dest / entry["file"]
         if path.is_file() and "built_from" not in entry and sha256(path) != entry["sha256"]:
             problems.append(f"{path}: sha256 differs from gpu/wheels.json")
-        if path.is_file() and [str(r) for r in requirements_of(path)] != entry.get("requires"):
-            problems.append(f"{path}: its Requires-Dist differs from the `requires` gpu/wheels.json records")
+        if path.is_file() and requirements_of(path) != [Requirement(r) for r in entry.get("requires", [])]:
+            problems.append(f"{path}: its Requires-Dist {[str(r) for r in requirements_of(path)]} differs from the "
+                            "`requires` gpu/wheels.json records (after changing a wheel: python gpu/wheels.py record)")
     return problems
 
 
@@ -173,11 +175,15 @@ def download(lock: dict, dest: Path = DEST) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("download", "verify", "lock"))
+    parser.add_argument("action", choices=("download", "verify", "lock", "record"))
     parser.add_argument("--dest", type=Path, default=DEST, help=f"wheel folder (default: {DEST})")
     args = parser.parse_args(argv)
     lock = load_lock()
-    if args.action == "lock":
+    if args.action == "record":
+        for entry in lock["wheels"]:
+            entry["requires"] = [str(r) for r in requirements_of(args.dest / entry["file"])]
+        LOCK.write_text(json.dumps(lock, indent=1, ensure_ascii=False) + "\n")
+    if args.action in ("lock", "record"):
         problems = check_lock(lock)
     elif args.action == "verify":
         problems = verify(lock, args.dest)
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = download(lock, args.dest)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-    size = sum(p.stat().st_size for p in args.dest.glob("*.whl")) if args.action != "lock" else total_bytes(lock)
+    size = total_bytes(lock) if args.action == "lock" else sum(p.stat().st_size for p in args.dest.glob("*.whl"))
     print(f"{len(lock['wheels'])} wheels, {size / MIB:.1f} MiB of the {lock['carry_limit_mib']} MiB carry limit: "
           f"{'ok' if not problems else f'{len(problems)} problem(s)'}")
     return 1 if problems else 0
