@@ -627,10 +627,16 @@ def test_module_entry_point_reports_a_missing_benchmark(tmp_path):
     assert f"benchmark 'mine': {tmp_path / 'mine.jsonl'} not found and there is no packaged copy" in result.stderr
 
 
-def test_prepare_script_normalises_hub_rows():
+@pytest.fixture
+def prepare():
+    """examples/eval_data/prepare_eval_data.py, loaded as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("prepare_eval_data", REPO / "examples/eval_data/prepare_eval_data.py")
-    prepare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prepare)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prepare_script_normalises_hub_rows(prepare):
     # AIME 2025 style: a question column and no id
     assert prepare.normalize_rows([{"question": "q1", "answer": "70"}, {"question": "q2", "answer": "588"}],
                                   "aime25", "AIME2025-I") == [
@@ -648,10 +654,7 @@ def test_prepare_script_normalises_hub_rows():
         prepare.normalize_rows([{"problem": "p", "answer": "1"}, {"problem": "q", "answer": None}], "org/ds", "x")
 
 
-def test_prepare_script_reports_a_changed_hub_dataset_without_a_traceback(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("prepare_eval_data", REPO / "examples/eval_data/prepare_eval_data.py")
-    prepare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prepare)
+def test_prepare_script_reports_a_changed_hub_dataset_without_a_traceback(prepare, tmp_path, monkeypatch, capsys):
     # what fetch() meets when a hub dataset renames its columns: normalize_rows's error, as load_dataset's rows
     monkeypatch.setattr(prepare, "fetch", lambda name: prepare.normalize_rows([{"text": "p"}], f"org/{name}", name))
     assert prepare.main(["--output-dir", str(tmp_path), "--benchmarks", "amc23"]) == 2
