@@ -86,9 +86,9 @@ def test_a_tower_graded_in_a_daemonic_process_holds_nothing_hostage():
 # The same inside a Ray actor with concurrent calls (threads of a Ray worker process), as verl's reward workers grade:
 # the tower (cost check off, so it reaches a grading process) is killed at the deadline, the rest grade right.
 RAY_PROBE = """
-import json, sys
+import json, logging, sys
 import ray
-ray.init(num_cpus=1, include_dashboard=False)
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
 
 @ray.remote(max_concurrency=4)
 class Grader:
@@ -96,14 +96,21 @@ class Grader:
         from abc_grpo_verl import reward
         reward.grading_cost = lambda text: reward.GradingCost.ORDINARY
         reward.TASK_DEADLINE_S = 1.0
-        self.reward = reward
+        self.reward, self.records = reward, []
+        handler = logging.Handler()
+        handler.emit = lambda record: self.records.append(record.getMessage())
+        reward.logger.addHandler(handler)
 
     def grade(self, text):
         return self.reward.compute_score(data_source="x", solution_str=text, ground_truth="(1,2)")["score"]
 
+    def log(self):
+        return self.records
+
 grader = Grader.remote()
 answers = ["\\\\boxed{%s}" % sys.argv[1]] + ["\\\\boxed{(1,2)}", "\\\\boxed{(2,1)}"] * 4
-print(json.dumps(ray.get([grader.grade.remote(text) for text in answers], timeout=120)))
+scores = ray.get([grader.grade.remote(text) for text in answers], timeout=120)
+print(json.dumps({"scores": scores, "log": ray.get(grader.log.remote())}))
 ray.shutdown()
 """
 
@@ -113,8 +120,10 @@ def test_a_tower_graded_in_a_threaded_ray_actor_holds_nothing_hostage():
     result = subprocess.run([sys.executable, "-c", RAY_PROBE, POWER_TOWER], capture_output=True, text=True,
                             timeout=240, env={**os.environ, "RAY_DISABLE_USAGE_STATS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == [0.0] + [1.0, 0.0] * 4
-    assert "counted wrong, worker replaced" in result.stderr  # the deadline, not a quick verdict, scored the tower
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome["scores"] == [0.0] + [1.0, 0.0] * 4
+    # the deadline, not a quick verdict, scored the tower (read in the actor: Ray forwards worker logs asynchronously)
+    assert [line for line in outcome["log"] if "counted wrong, worker replaced" in line]
 
 
 @pytest.mark.parametrize("budget", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["budget", "deadline"])
