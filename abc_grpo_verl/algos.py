@@ -53,10 +53,6 @@ for _registry in (core_algos.POLICY_LOSS_REGISTRY, core_algos.ADV_ESTIMATOR_REGI
         )
 
 
-def _compile_requested() -> bool:
-    return env_switch(COMPILE_ENV, ENV_SWITCHES[COMPILE_ENV])
-
-
 def abc_loss_step(
     log_prob: torch.Tensor,
     old_log_prob: torch.Tensor,
@@ -164,7 +160,7 @@ def compute_policy_loss_abc_grpo(
     _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights)
     args = (log_prob, old_log_prob, advantages, response_mask, rollout_is_weights, resolve_bounds(config),
             resolve_ratio_level(config), loss_agg_mode, dict(config.global_batch_info))
-    fused = _compile_requested()  # an invalid setting is an error here, before any step runs
+    fused = env_switch(COMPILE_ENV, ENV_SWITCHES[COMPILE_ENV])  # an invalid setting is an error here, before any step
     step = None
     try:
         step = _step_function(args) if fused else abc_loss_step  # the first fused call compiles here

@@ -251,7 +251,8 @@ def read_as_vanilla(runs: list[Run], labels: list[str]) -> None:
             raise LogError(f"--vanilla {label}: its log has {has}; --vanilla is for a verl log of verl's vanilla loss "
                            "(pg_clipfrac, no actor/abc_clipfrac_q*)")
         for curves in run.seeds.values():
-            curves[PPO_STYLE] = curves[PG_CLIPFRAC]
+            if PG_CLIPFRAC in curves:
+                curves[PPO_STYLE] = curves[PG_CLIPFRAC]
         run.source += "; Q1+Q3 = its pg_clipfrac (--vanilla)"
 
 

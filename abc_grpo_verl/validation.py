@@ -394,6 +394,7 @@ def _check_algorithm_keys(config: DictConfig, guarded: set[str]) -> None:
              **{key: f"actor_rollout_ref.actor.{key}" for key in actor}}
     verls = {key: home for key, home in verls.items() if key not in ("_target_", "policy_loss")}
     homes = {**{name: f"algorithm.{name}" for name in known}, **verls, **ours}
+    by_norm = {_norm(name): home for name, home in verls.items()}
     for key in sorted(set(algorithm) - known - {"_target_"}):
         value = algorithm.get(key)
         setting = f"algorithm.{key}={value}"
@@ -402,11 +403,10 @@ def _check_algorithm_keys(config: DictConfig, guarded: set[str]) -> None:
             raise ConfigError(f"{setting} is misplaced: neither verl nor abc_grpo_verl reads it there; it belongs in "
                               f"{home}" if key in ours else
                               f"algorithm.{key} is not a key verl or abc_grpo_verl reads: did you mean {home}?")
-        by_norm = {_norm(name): home for name, home in verls.items()}
-        close = [] if _norm(key) in by_norm else _close(key, homes)
         if _norm(key) in by_norm:
-            hint = f"; verl reads it as {by_norm[_norm(key)]}"
+            close, hint = [], f"; verl reads it as {by_norm[_norm(key)]}"
         else:
+            close = _close(key, homes)
             hint = (f"; did you mean {' or '.join(homes[name] for name in close)}?" if close
                     else " (other recipes may read their own keys there)")
         if isinstance(value, str) and value == "abc_grpo":
