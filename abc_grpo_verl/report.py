@@ -1010,7 +1010,8 @@ DEFINITIONS = """\
   updates). A Hugging Face/TRL log counts optimizer steps; its optimizer step k is placed at k / G, G the optimizer
   steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
   (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
-  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the
+  at the last step (with several seeds: their mean): for a TRL log one optimizer step's micro-batches. **Last
+  rollout**: the mean over the last rollout's logged values (its G optimizer steps; verl: its one step). **Last 10%**: the mean over the steps in the last 10% of the
   run's step range. **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
   uses the step range both runs have.
 - **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
@@ -1042,10 +1043,24 @@ DEFINITIONS = """\
   token of the rollout batch. *Time out of band* is the share of those token-steps outside the band, by quadrant.
   *Back in band after own update* is, of the tokens that were out of band when their own mini-batch's update came,
   the share inside the band right after it: the restoring force of that update (ABC-GRPO gives them no gradient).
+- **Baselines' Q1..Q4**: a run trained with `loss_mode=abc_grpo_vanilla` (the recipes' GRPO and dual-clip
+  baselines) trains with verl's vanilla loss unchanged and logs its quadrant counts against a reporting band, named
+  in the runs table and the figure; its shares are the tokens an ABC-GRPO run with that band would have clipped.
+- **Groups with no reward spread**: TRL's `frac_reward_zero_std`, the share of prompts whose responses all got the
+  same reward (zero advantage, no gradient); verl logs no equivalent. **Log-prob gap**: TRL's mean
+  |log p_vLLM − log p_trainer| per token (`sampling/sampling_logp_difference/mean`); verl's nearest metrics differ
+  in definition and have their own rows: `training/rollout_probs_diff_mean` (|Δ prob| per token) and, with rollout
+  correction, `rollout_corr/log_ppl_abs_diff` (|Δ log-perplexity| per sequence). **Learning rate**: TRL's
+  `learning_rate`, verl's `actor/lr`.
+- **NaN from step N**: the metric is NaN or infinite from step N to the end of the log (a diverged run); its
+  final-step, last-rollout and last-10% cells say so instead of showing the last finite value, and its curve stops.
 - **±**: the half-width of the 95% t-interval over seeds (runs with several seeds). **Differs?** With at least two
-  seeds in common, per-seed differences of the last-10% means: yes when their 95% t-interval excludes 0. Otherwise
-  (one seed): yes when the difference of the last-10% means exceeds the step-to-step noise, sqrt(sd_a² + sd_b²)
-  with sd the standard deviation of a run's per-step values in that window.
+  seeds in common, per-seed differences of the window's values: yes when their 95% t-interval excludes 0.
+  Otherwise (one run each): a step-paired moving-block bootstrap. The two runs' values are summed per rollout step
+  and paired by step; 2,000 replicates each draw blocks of consecutive steps (circularly) and pool both runs over
+  the same drawn steps; yes when the 2.5..97.5 percentile interval of the difference excludes 0. The block is the
+  first lag at which the per-step differences' autocorrelation falls below 2/sqrt(n), at least n^(1/3): a shared
+  trend makes blocks long and the interval wide. Under 10 paired steps, or under 3 blocks: no verdict, stated.
 """
 
 
