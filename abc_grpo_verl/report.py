@@ -1011,8 +1011,9 @@ DEFINITIONS = """\
   steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
   (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
   at the last step (with several seeds: their mean): for a TRL log one optimizer step's micro-batches. **Last
-  rollout**: the mean over the last rollout's logged values (its G optimizer steps; verl: its one step). **Last 10%**: the mean over the steps in the last 10% of the
-  run's step range. **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
+  rollout**: the mean over the last rollout's logged values (its G optimizer steps; verl: its one step).
+  **Last 10%**: the mean over the steps in the last 10% of the run's step range.
+  **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
   uses the step range both runs have.
 - **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
   the rollout batch under the policy that sampled it, aggregated by `loss_agg_mode`; TRL: of each optimizer step's
