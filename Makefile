@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 # release the README's table names when a newer one appears on PyPI; `make test-verl-main` covers the next one).
 VERL ?= verl[verl-core]==0.9.1
 
-.PHONY: setup demo test test-verl-main e2e bench gpu-wheels gpu-check
+.PHONY: setup demo test test-verl-main e2e e2e-verl-main bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed
 
@@ -63,17 +63,31 @@ endif
 VENV_E2E ?= .venv-e2e
 E2E_DIR ?= runs/e2e
 E2E_TIMEOUT ?= 900
+E2E_ONLY ?= abc,grpo,dualclip,abc_legacy
+E2E_VERL ?= verl==0.9.1
+comma := ,
+E2E_RUN_NAMES := $(subst $(comma), ,$(E2E_ONLY))
 e2e: $(VENV_E2E)/.installed
 	rm -rf $(E2E_DIR)
 	$(VENV_E2E)/bin/python e2e/make_fixture.py $(E2E_DIR)/fixture
-	$(VENV_E2E)/bin/python e2e/run.py --fixture $(E2E_DIR)/fixture --output-dir $(E2E_DIR) --timeout $(E2E_TIMEOUT)
-	$(VENV_E2E)/bin/python -m abc_grpo_verl.report abc=$(E2E_DIR)/abc grpo=$(E2E_DIR)/grpo \
-	  dualclip=$(E2E_DIR)/dualclip abc_legacy=$(E2E_DIR)/abc_legacy --output-dir $(E2E_DIR)/report
-	$(VENV_E2E)/bin/python e2e/performance.py $(E2E_DIR)
-	E2E_RUNS=$(E2E_DIR) $(VENV_E2E)/bin/python -m pytest -q -p no:cacheprovider e2e/test_e2e.py
+	$(VENV_E2E)/bin/python e2e/run.py --fixture $(E2E_DIR)/fixture --output-dir $(E2E_DIR) --timeout $(E2E_TIMEOUT) \
+	  --only $(E2E_ONLY)
+	$(VENV_E2E)/bin/python -m abc_grpo_verl.report $(foreach run,$(E2E_RUN_NAMES),$(run)=$(E2E_DIR)/$(run)) \
+	  --output-dir $(E2E_DIR)/report
+	$(if $(filter grpo,$(E2E_RUN_NAMES)),$(VENV_E2E)/bin/python e2e/performance.py $(E2E_DIR))
+	E2E_RUNS=$(E2E_DIR) E2E_ONLY=$(E2E_ONLY) $(VENV_E2E)/bin/python -m pytest -q -p no:cacheprovider e2e/test_e2e.py
 
 $(VENV_E2E)/.installed: e2e/setup.sh $(wildcard e2e/cpu_glue/*.toml e2e/cpu_glue/*/*.py) pyproject.toml
-	bash e2e/setup.sh $(VENV_E2E)
+	VERL="$(E2E_VERL)" bash e2e/setup.sh $(VENV_E2E)
+
+# The ABC run (with its resume) on verl main, the snapshot in ../shared/verl-main/ (SKIPPED without one).
+ifeq ($(VERL_MAIN_SDIST),)
+e2e-verl-main:
+	@echo "e2e-verl-main: SKIPPED: no verl main snapshot at ../shared/verl-main/verl-*.tar.gz"
+else
+e2e-verl-main:
+	$(MAKE) e2e VENV_E2E=.venv-e2e-verl-main E2E_DIR=runs/e2e-verl-main E2E_ONLY=abc E2E_VERL="$(VERL_MAIN_SDIST)"
+endif
 
 # the configuration of docs/performance.md (about 5 minutes on 2 CPU cores); add BENCH_ARGS="--device cuda" on a GPU.
 # One intra-op thread: on a shared machine two threads stall on each other's barrier whenever the other core is busy.
