@@ -97,8 +97,8 @@ bench: setup
 
 # GPU check (gpu/README.md): the loss, an actor update through verl's FSDP engine, the demo and the evaluation on
 # one GPU, with a report in docs/gpu/. On a CPU machine, first: `make gpu-wheels` (the ~7 MiB of wheels the GPU
-# image lacks, into the git-ignored .whl/). On the lent GPU, one device call, which needs no make:
-#   run(command="bash gpu/run.sh --commit <short sha>", carry=[".whl"], timeout_s=480)
+# image lacks, into the git-ignored .whl/). On an offline GPU machine without verl, copy the tree with .whl/ and run
+#   bash gpu/run.sh --commit <short sha>
 # (about 6-7 minutes: the parts' budgets add up to 400 s under a 420 s deadline). `make gpu-check` runs the same
 # script; `make gpu-check GPU_DEVICE=cpu` runs the harness at toy sizes on a CPU, as CI does.
 GPU_DEVICE ?= cuda

@@ -14,7 +14,7 @@
 """The GPU check: the plugin's loss, an actor update through verl's FSDP engine, the demo and the evaluation, on one
 device, in one command, with a report. See gpu/README.md.
 
-    python gpu/check.py --device cuda --out docs/gpu        # on the lent GPU (through gpu/run.sh)
+    python gpu/check.py --device cuda --out docs/gpu        # on a GPU machine (through gpu/run.sh)
     python gpu/check.py --device cpu                        # toy sizes, what CI runs (tests/test_gpu_check.py)
 
 Each part runs in its own child process with its own time budget (a hang, a crash or a CUDA error in one part never

@@ -1,4 +1,4 @@
-"""gpu/: the GPU check stays runnable between GPU draws.
+"""gpu/: the GPU check stays runnable on a CPU machine.
 
 What CI can prove without a GPU or a download: the harness runs end to end at toy sizes on CPU, through the same
 code as on the GPU (verl's FSDP2 engine over gloo, the Ray import stub instead of Ray, the demo and the evaluation),
