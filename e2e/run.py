@@ -34,6 +34,7 @@ waiting forever. ``runs.json`` records, per invocation: exit status, wall time, 
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def invoke(run: Run, steps: int, args: argparse.Namespace, run_dir: Path, python
     result.seconds = round(time.monotonic() - start, 1)
     result.peak_pss_gb = round(peak / 2**30, 2)
     result.leftover_processes = kill_tagged(tag)
-    subprocess.run(["rm", "-rf", str(scratch)], check=False)
+    shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         run = RUNS[name]
         run_dir = args.output_dir / name
-        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         for steps in ([run.resume_at, STEPS] if run.resume_at else [STEPS]):
             print(f"e2e: {name}: steps to {steps} ...", flush=True)

@@ -11,7 +11,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""The wheels an offline GPU image (Python 3.12, torch, transformers; no verl, Ray or vLLM) lacks: download them once on a CPU machine, check them against gpu/wheels.json.
+"""The wheels an offline GPU image (Python 3.12, torch, transformers; no verl, Ray or vLLM) lacks: download them once
+on a machine with internet, check them against gpu/wheels.json.
 
     python gpu/wheels.py download      # make gpu-wheels: fetch into .whl/, verify hashes and requirement closure
     python gpu/wheels.py verify        # check an existing .whl/ against gpu/wheels.json
@@ -192,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     size = total_bytes(lock) if args.action == "lock" else sum(p.stat().st_size for p in args.dest.glob("*.whl"))
-    print(f"{len(lock['wheels'])} wheels, {size / MIB:.1f} MiB of the {lock['carry_limit_mib']} MiB budget for the copy: "
-          f"{'ok' if not problems else f'{len(problems)} problem(s)'}")
+    verdict = "ok" if not problems else f"{len(problems)} problem(s)"
+    print(f"{len(lock['wheels'])} wheels, {size / MIB:.1f} MiB of the {lock['carry_limit_mib']} MiB budget for the "
+          f"copy: {verdict}")
     return 1 if problems else 0
 
 

@@ -106,7 +106,8 @@ def test_performance_table_divides_by_grpo(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "e2e/performance.py"), str(tmp_path)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in result.stdout.splitlines()}
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in result.stdout.splitlines()}
     assert rows["actor update (s)"] == ["2", "1", "2.00x"]
     assert rows["whole step (s)"] == ["20", "10", "2.00x"]
     assert rows["peak memory, PSS (GB)"] == ["7.5", "5", "1.50x"]
