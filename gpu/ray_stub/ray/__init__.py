@@ -15,7 +15,8 @@
 
 NOT Ray, and never to be installed as `ray`: it is never packaged, never copied into site-packages, and only reaches
 `sys.path` when gpu/check.py puts `gpu/ray_stub` on its children's PYTHONPATH (`--ray stub`, or `--ray auto` where
-`import ray` fails). An offline GPU image without Ray cannot simply take it along: the Ray wheel is 79 MB, the rest of the wheels 7 MiB.
+`import ray` fails). An offline GPU image without Ray would need the Ray wheel copied along, 79 MB against the 7 MiB
+of all the other wheels.
 
 verl 0.9.1 imports Ray when its modules are imported (`ray.remote` on a few classes, `ray.ObjectRef` and
 `ray.actor.ActorHandle` in annotations, Ray's placement-group and scheduling classes in `verl.single_controller.ray`),
