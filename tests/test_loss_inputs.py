@@ -157,3 +157,81 @@ def test_averaged_counts_give_the_exact_token_pooled_share():
     assert averaged["actor/abc_clipfrac_q1"] == pytest.approx((1.0 + 1 / 8) / 2)  # what verl's mean of shares gives
     assert [m["actor/abc_clip_tokens_q1"] for m in metrics] == [2.0, 1.0]
     assert [m["actor/abc_valid_tokens"] for m in metrics] == [2.0, 8.0]
+
+
+def _call(log_prob, old_log_prob, mask=None, config=None, mode="token-mean"):
+    mask = torch.ones_like(log_prob, dtype=torch.bool) if mask is None else mask
+    return compute_policy_loss_abc_grpo(old_log_prob=old_log_prob, log_prob=log_prob,
+                                        advantages=torch.ones_like(log_prob), response_mask=mask,
+                                        loss_agg_mode=mode, config=config or make_actor_config())
+
+
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+@pytest.mark.parametrize("name", ["log_prob", "old_log_prob"])
+def test_an_infinite_log_prob_at_a_valid_position_is_an_error_at_both_ratio_levels(name, value, ratio_level):
+    """+-inf at a valid position: the token level clamps it to a finite loss, the sequence level made the whole
+    sequence NaN; no distribution gives a sampled token that log-prob, so both levels refuse it, naming where."""
+    tensors = {"log_prob": torch.full((2, 3), -1.0), "old_log_prob": torch.full((2, 3), -1.0)}
+    tensors[name][1, 2] = value
+    with pytest.raises(ValueError, match=rf"1 valid position\(s\) of {name}, the first at \[1, 2\] = -?inf: "
+                                         r"a log-probability must be finite"):
+        _call(**tensors, config=make_actor_config(ratio_level=ratio_level))
+
+
+@pytest.mark.parametrize("value", [5.0, 1e30])
+@pytest.mark.parametrize("name", ["log_prob", "old_log_prob"])
+def test_a_positive_log_prob_gives_verls_loss_with_a_warning_naming_it(name, value, caplog):
+    """+5 or 1e30 is a probability above 1: the loss stays the formula's on those numbers (the ratio clamped at
+    exp(+-20), as verl's vanilla does), and a warning names the tensor, the count and the first value (it was
+    silent)."""
+    tensors = {"log_prob": torch.full((2, 3), -1.0, dtype=torch.float64),
+               "old_log_prob": torch.full((2, 3), -1.0, dtype=torch.float64)}
+    tensors[name][0, 1] = value
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        loss, _ = _call(**tensors)
+    # A = 1 everywhere: the 5 inside tokens give -1 each, the odd one -(1 + 0.2) above the band, -(1 - 0.2) below
+    assert loss.item() == pytest.approx(-(5 + (1.2 if name == "log_prob" else 0.8)) / 6)
+    assert f"1 valid position(s) of {name}, the first at [0, 1] = {value!r} > 0" in caplog.text
+
+
+def test_a_log_prob_rounded_just_above_zero_is_accepted_silently(caplog):
+    """log_softmax rounds: 16-bit log-probs may sit a few ulps above 0 (0.0625 at logits near 10), fp32 ones far
+    less; neither is reported."""
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        _call(torch.tensor([[0.0625, -1.0]], dtype=torch.bfloat16), torch.tensor([[-0.5, -1.0]]).bfloat16())
+        _call(torch.tensor([[1e-4, -1.0]]), torch.tensor([[-0.5, -1.0]]))
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0)])
+def test_an_empty_batch_is_an_error_not_a_nan(shape):
+    with pytest.raises(ValueError, match=re.escape(f"log_prob has shape {shape}: the abc_grpo loss needs at least "
+                                                   "one response of at least one token")):
+        _call(torch.zeros(shape), torch.zeros(shape))
+
+
+@pytest.mark.parametrize(("mode", "key"), [("token-mean", "batch_num_tokens"),
+                                           ("seq-mean-token-mean", "global_batch_size")])
+@pytest.mark.parametrize("count", [0, -3])
+def test_a_global_count_below_one_with_valid_tokens_is_an_error(mode, key, count):
+    """14 valid tokens normalised by a global count of 0 gave -inf and an infinite gradient."""
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    mask[1, 6:] = False  # 8 + 6 = 14 valid tokens
+    config = make_actor_config()
+    config.global_batch_info.update({"dp_size": 1, "batch_num_tokens": 14, "global_batch_size": 2, key: count})
+    with pytest.raises(ValueError, match=re.escape(f"global_batch_info[{key!r}]={count} is invalid while this "
+                                                   "micro-batch holds 14 valid tokens")):
+        _call(torch.full((2, 8), -1.0), torch.full((2, 8), -1.0), mask=mask, config=config, mode=mode)
+
+
+def test_an_all_masked_micro_batch_without_global_counts_gives_verls_nan():
+    """verl's agg_loss divides by the local count when no global one is given: 0/0 for a micro-batch of padding
+    only, for vanilla as for abc_grpo. Kept as verl's (its trainer always passes the global counts); documented."""
+    mask = torch.zeros(2, 3, dtype=torch.bool)
+    abc, metrics = _call(torch.full((2, 3), -1.0), torch.full((2, 3), -1.0), mask=mask)
+    vanilla, _ = compute_policy_loss_vanilla(
+        old_log_prob=torch.full((2, 3), -1.0), log_prob=torch.full((2, 3), -1.0), advantages=torch.ones(2, 3),
+        response_mask=mask, loss_agg_mode="token-mean", config=make_actor_config(loss_mode="vanilla"))
+    assert math.isnan(abc.item()) and math.isnan(vanilla.item())
+    assert metrics["actor/abc_valid_tokens"] == 0
