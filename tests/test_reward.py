@@ -827,3 +827,44 @@ def test_the_reward_benchmark_names_a_bad_flag():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "0"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "--answers='0' is invalid: need an integer >= 1" in result.stderr
+
+
+GRADE_THEN_DIE = """
+import os, signal, sys
+from abc_grpo_verl import reward
+
+assert reward.compute_score(data_source="x", solution_str="\\\\boxed{2}", ground_truth="2")["score"] == 1.0
+print(sorted(worker.process.pid for worker in reward._live_workers), flush=True)
+if sys.argv[1] == "exit":
+    os._exit(0)  # no atexit handler runs
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["exit", "kill"])
+def test_grading_workers_end_with_their_parent_however_it_ends(ending):
+    """The parent ended by os._exit (exit handlers skipped) or SIGKILL (nothing runs): its workers see the end of
+    their input and exit within a few seconds, leaving nothing holding the parent's pipes."""
+    import ast
+    import subprocess
+    import sys
+    import time
+
+    result = subprocess.run([sys.executable, "-c", GRADE_THEN_DIE, ending], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == (0 if ending == "exit" else -9), result.stderr[-3000:]
+    pids = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert pids
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 5
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, pids))
