@@ -68,9 +68,19 @@ logger = logging.getLogger(__name__)
 
 # `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
 BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals, and a dollar
-# sign before it ("#### $18", plain or escaped), as models write amounts of money.
-GSM8K_ANSWER = re.compile(r"####\s*(?:\\?\$\s*)?(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
+# TeX's brace-less argument, `\boxed 5` (`$\boxed 5$`): the box holds the one token after the space, as verl's
+# math_dapo scorer reads it; a sentence's full stop after it is not part of the answer.
+BARE_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]+([^\s{$][^\s$]*?)[.,;:]?(?=[\s$]|$)")
+# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands separated by commas or (SI style)
+# spaces, and decimals, and a dollar sign before it ("#### $18", plain or escaped), as models write amounts of money.
+GSM8K_ANSWER = re.compile(
+    r"####\s*(?:\\?\$\s*)?([-+]?(?:[0-9]{1,3}(?:[ \u2009\u202f][0-9]{3})+(?![0-9])|[0-9][0-9,]*)(?:\.[0-9]+)?)")
+GSM8K_SEPARATORS = str.maketrans("", "", ", \u2009\u202f")
+# Full-width forms (U+FF01..U+FF5E, "５", "＋") are ASCII to a reader; only they are mapped (not NFKC, which would
+# also turn x² into x2).
+FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# A repeating decimal, 0.1\overline{6}: math-verify reads it as 0.1 times a bar, so it is graded as its exact fraction.
+REPEATING_DECIMAL = re.compile(r"([-+]?)([0-9]*)\.([0-9]*)\\overline\{([0-9]+)\}")
 # Per parse/verify call, in a worker's main thread (math-verify's own default).
 MATH_VERIFY_TIMEOUT_S = 5
 # Answers longer than this are graded wrong without parsing. Real final answers are far shorter; a long one could
@@ -139,6 +149,9 @@ def last_boxed_content(text: str) -> str | None:
     never closed (a response cut off by the length limit has no final answer, whatever it boxed earlier).
     """
     openings = list(BOX_OPENING.finditer(text))
+    bare = next(reversed(list(BARE_BOX.finditer(text))), None)
+    if bare is not None and (not openings or bare.start() > openings[-1].start()):
+        return bare.group(1)
     if not openings:
         return None
     start = openings[-1].end()
@@ -172,11 +185,12 @@ def extract_final_answer(solution_str: str, data_source: str | None = None) -> s
     """
     boxed = last_boxed_content(solution_str)
     if boxed is not None and boxed.strip():
-        return boxed.strip()
+        return boxed.strip().translate(FULL_WIDTH)
     if is_gsm8k_source(data_source):
-        numbers_found = GSM8K_ANSWER.findall(solution_str)
+        text = solution_str if solution_str.isascii() else solution_str.translate(FULL_WIDTH)
+        numbers_found = GSM8K_ANSWER.findall(text)
         if numbers_found:
-            return numbers_found[-1].replace(",", "")
+            return numbers_found[-1].translate(GSM8K_SEPARATORS).removeprefix("+")
     return None
 
 
@@ -212,12 +226,27 @@ def grade_answer(answer: str | None, ground_truth: str) -> bool:
     """
     if answer is None or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
         return False
+    answer, ground_truth = _exact_repeating_decimals(answer), _exact_repeating_decimals(ground_truth)
     cost = max(grading_cost(answer), grading_cost(ground_truth))
     if cost is GradingCost.REFUSED:
         logger.debug("answer %.200r or ground truth %.200r is past the grading budget; compared as text",
                      answer, ground_truth)
         return _without_whitespace(answer) == _without_whitespace(ground_truth)
     return _workers().grade(answer, ground_truth, costly=cost is GradingCost.COSTLY)
+
+
+def _exact_repeating_decimals(text: str) -> str:
+    """`text` with each repeating decimal (``0.\\overline{3}``, ``-1.2\\overline{45}``) as its exact fraction."""
+    if "\\overline" not in text:
+        return text
+
+    def fraction(match: re.Match) -> str:
+        sign, whole, fixed, repeating = match.groups()
+        value = int(whole or 0) + (Fraction(int(fixed or 0)) + Fraction(int(repeating), 10 ** len(repeating) - 1)) / (
+            10 ** len(fixed))
+        return f"{'-' if sign == '-' else ''}\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+    return REPEATING_DECIMAL.sub(fraction, text)
 
 
 def _without_whitespace(text: str) -> str:
@@ -933,10 +962,17 @@ def compute_score(
         of zeros has zero advantage in GRPO, so the broken row teaches nothing, and ``\\boxed{None}`` never scores.
 
     Raises:
+        TypeError: `solution_str` is not a str, or `data_source` neither a str nor None.
         WorkerStartError: no grading worker process can be started (no answer is graded without one).
         ValueError: the environment variable WORKER_MEMORY_ENV is set to something other than a whole number of MiB
             (0, or at least MIN_WORKER_MEMORY_MB).
     """
+    # verl passes the decoded response and the row's data_source; anything else is a caller's bug, named here
+    # rather than deep in a regex
+    for name, value, kinds in (("solution_str", solution_str, str), ("data_source", data_source, str | None)):
+        if not isinstance(value, kinds):
+            raise TypeError(f"compute_score: {name} must be a {'str' if kinds is str else 'str or None'}, got a "
+                            f"{type(value).__name__} ({value!r:.80}); pass the decoded response text")
     predicted = extract_final_answer(solution_str, data_source)
     problem = ground_truth_problem(ground_truth)
     if problem is not None:

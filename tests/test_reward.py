@@ -63,6 +63,24 @@ EXTRACTION = [
     ("#### 7", MATH, None),
     ("#### 7", None, None),
     ("#### 7", "gsm8k_local_copy", "7"),
+    # TeX's brace-less argument: the box holds the one token after the space (verl's math_dapo reads it too)
+    ("\\boxed 5", MATH, "5"),
+    ("So $\\boxed 5$.", MATH, "5"),
+    ("the answer is \\boxed 12.", MATH, "12"),
+    ("\\boxed{3}, no: \\boxed 7", MATH, "7"),
+    ("\\boxed 7, no: \\boxed{3}", MATH, "3"),
+    ("\\boxed 7, then cut off: \\boxed{3", MATH, None),
+    # full-width forms are their ASCII letters (a reader sees 5); only those: x² stays x²
+    ("\\boxed{５}", MATH, "5"),
+    ("\\boxed{－１２}", MATH, "-12"),
+    ("\\boxed{x²}", MATH, "x²"),
+    ("#### ４２", GSM8K, "42"),
+    # GSM8K: an explicit plus sign, thousands separated by spaces (SI style, also thin spaces) only in groups of 3
+    ("#### +18", GSM8K, "18"),
+    ("#### 1 000", GSM8K, "1000"),
+    ("#### 12\u2009345.5", GSM8K, "12345.5"),
+    ("#### 18 2", GSM8K, "18"),
+    ("#### 1 0000", GSM8K, "1"),
 ]
 
 # (answer, ground truth, equivalent)
@@ -91,6 +109,12 @@ GRADING = [
     ("\\frac{", "1", False),
     ("", "1", False),
     (None, "1", False),
+    # a repeating decimal is its exact fraction (math-verify alone reads the bar as a factor)
+    ("0.\\overline{3}", "\\frac{1}{3}", True),
+    ("\\frac{1}{6}", "0.1\\overline{6}", True),
+    ("-1.2\\overline{45}", "-\\frac{137}{110}", True),
+    ("0.\\overline{3}", "\\frac{1}{4}", False),
+    ("0.\\overline{9}", "1", True),
 ]
 
 
@@ -118,6 +142,22 @@ def test_compute_score(data_source, response, ground_truth, score, pred):
     result = compute_score(data_source=data_source, solution_str=response, ground_truth=ground_truth)
     assert result == {"score": score, "acc": score == 1.0, "pred": pred}
     assert type(result["score"]) is float and type(result["acc"]) is bool
+
+
+@pytest.mark.parametrize(("argument", "value", "kind"), [("solution_str", None, "NoneType"),
+                                                         ("solution_str", 42, "int"),
+                                                         ("solution_str", b"\\boxed{1}", "bytes"),
+                                                         ("data_source", 7, "int"),
+                                                         ("data_source", ["gsm8k"], "list")])
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(argument, value, kind):
+    """They ended in regex or attribute tracebacks that named nothing the caller passed."""
+    arguments = {"data_source": MATH, "solution_str": "\\boxed{1}", "ground_truth": "1", argument: value}
+    with pytest.raises(TypeError, match=rf"compute_score: {argument} must be a str.*, got a {kind} "):
+        compute_score(**arguments)
+
+
+def test_a_data_source_of_none_is_no_source():
+    assert compute_score(data_source=None, solution_str="\\boxed{1}", ground_truth="1")["score"] == 1.0
 
 
 def test_verl_calling_convention_with_extra_keywords():
