@@ -70,7 +70,7 @@ from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
 from abc_grpo_verl.evaluation.report import AVERAGE, write_json, write_markdown, write_plot
 from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, sample_files, write_atomic
 from abc_grpo_verl.evaluation.uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, analyse, problem_values
-from abc_grpo_verl.problems import INSTRUCTION
+from abc_grpo_verl.problems import INSTRUCTION, output_dir_problem
 
 # The paper's sampling (authors' eval_math: temperature 0.6, top_p 0.95, top_k 20, min_p 0, seed 42).
 TEMPERATURE, TOP_P, TOP_K = 0.6, 0.95, 20
@@ -345,9 +345,8 @@ def _run_sweep(args: argparse.Namespace, checkpoints: list[sweep.Checkpoint], be
 def run(args: argparse.Namespace) -> dict | list[dict]:
     # Everything that can be checked without a model is checked first: a bad flag fails in seconds, not hours.
     template_kwargs(args.prompt_format, args.enable_thinking)  # chatml with --enable-thinking true/false is an error
-    if args.output_dir.exists() and not args.output_dir.is_dir():
-        raise UsageError(f"--output-dir {args.output_dir} is an existing file, not a folder; give a folder (it is "
-                         "created if missing)")
+    if (problem := output_dir_problem(args.output_dir)) is not None:
+        raise UsageError(problem)
     if args.model and (args.every is not None or args.keep_merged):
         raise UsageError(f"{'--every' if args.every is not None else '--keep-merged'} only applies to --run")
     benchmarks = {name: load_benchmark(name, args.data_dir) for name in parse_benchmark_names(args.benchmarks)}

@@ -395,7 +395,7 @@ def test_an_output_dir_that_is_a_file_is_a_clear_error_before_any_model_loads(ti
     monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
     (tmp_path / "taken").write_text("")
     assert run_eval(tmp_path / "taken", models=[f"tiny={tiny_model_dir}"]) == 2
-    assert (f"error: --output-dir {tmp_path / 'taken'} is an existing file, not a folder"
+    assert (f"error: --output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file"
             in capsys.readouterr().err)
 
 
@@ -1050,3 +1050,11 @@ def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys, 
     no_model_loads(monkeypatch)
     assert eval_cli.main([*argv[:-2], "--backend", "auto"]) == 2
     assert "backend: 'vllm' there, 'hf' now" in capsys.readouterr().err
+
+
+def test_prepare_script_refuses_an_output_dir_that_is_a_file(prepare, tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit):
+        prepare.main(["--output-dir", str(tmp_path / "taken"), "--benchmarks", "aime24"])
+    assert f"--output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file" in (
+        capsys.readouterr().err)
