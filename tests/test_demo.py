@@ -134,9 +134,61 @@ def test_rollout_and_band_counts_add_up(quick_run):
         (["--warm-target", "1.5"], "--warm-target must be in (0, 1], got 1.5"),
         (["--lr-warmup-steps", "-1"], "--lr-warmup-steps must be >= 0, got -1"),
         (["--steps", "0"], "--steps must be >= 1, got 0"),
+        # these failed only after seconds of work (a Hugging Face or sampling traceback, a ZeroDivisionError), or
+        # trained as a normal run (a 0-layer model, seed 1 twice with every record duplicated)
+        (["--layers", "0"], "--layers must be >= 1, got 0"),
+        (["--layers", "-1"], "--layers must be >= 1, got -1"),
+        (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["--hidden", "0"], "--hidden must be a positive multiple of 8, got 0"),
+        (["--hidden", "12"], "--hidden must be a positive multiple of 8, got 12"),
+        (["--seeds", "1", "1"], "--seeds lists [1] more than once; each seed is one run of every method"),
+        (["--seeds", "2", "1", "2", "1", "3"], "--seeds lists [1, 2] more than once"),
     ],
 )
 def test_bad_flags_are_rejected_before_any_work(capsys, flags, message):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_output_dir_that_is_a_file_is_rejected_before_any_work(capsys, tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--output-dir", str(tmp_path / "taken")])
+    assert exit_info.value.code == 2
+    assert f"--output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file" in (
+        capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_a_killed_demo_keeps_the_steps_it_finished_and_its_folder_is_refused(tmp_path, capsys):
+    """Results were written only at the end: a demo killed after 45 s left an empty folder. Now each step's record
+    is written when complete; a folder holding a run that did not finish is refused, never silently overwritten."""
+    import signal
+    import time
+
+    output_dir = tmp_path / "demo"
+    demo = subprocess.Popen([sys.executable, "-m", "abc_grpo_verl.demo", "--quick", "--seed", "0", "--output-dir",
+                             str(output_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = output_dir / "metrics.jsonl"
+    try:
+        deadline = time.monotonic() + 170
+        while time.monotonic() < deadline and demo.poll() is None:
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        assert demo.poll() is None, "the demo ended before it could be killed"
+        demo.send_signal(signal.SIGKILL)
+    finally:
+        demo.kill()
+        demo.wait()
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]  # whole lines only
+    assert len(records) >= 2 and [r["step"] for r in records[:2]] == [0, 1]
+    assert records[0]["method"] == METHODS[0].name and not (output_dir / "summary.md").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--output-dir", str(output_dir)])
+    assert exit_info.value.code == 2
+    assert (f"--output-dir {output_dir} holds a run that did not finish (metrics.jsonl without summary.md: the "
+            "steps it finished)") in capsys.readouterr().err
+
