@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 # release the README's table names when a newer one appears on PyPI; `make test-verl-main` covers the next one).
 VERL ?= verl[verl-core]==0.9.1
 
-.PHONY: setup demo test test-verl-main bench gpu-wheels gpu-check
+.PHONY: setup demo test test-verl-main e2e bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed
 
@@ -56,6 +56,24 @@ $(VENV_MAIN)/.installed: pyproject.toml $(VERL_MAIN_SDIST)
 	$(VENV_MAIN)/bin/python -c "import verl, abc_grpo_verl.algos; print('verl', verl.__version__, 'from', verl.__file__)"
 	touch $@
 endif
+
+# verl's real trainer end to end on a CPU (e2e/README.md): the recipes themselves, with vLLM's CPU build as the rollout
+# and an FSDP2 actor, on a tiny Qwen3 and GSM8K-format data made here; then the test of what the logs must show,
+# the report on the runs and the ABC-vs-GRPO cost table. About 20 minutes on 2 cores, setup (~4 GB) included.
+VENV_E2E ?= .venv-e2e
+E2E_DIR ?= runs/e2e
+E2E_TIMEOUT ?= 900
+e2e: $(VENV_E2E)/.installed
+	rm -rf $(E2E_DIR)
+	$(VENV_E2E)/bin/python e2e/make_fixture.py $(E2E_DIR)/fixture
+	$(VENV_E2E)/bin/python e2e/run.py --fixture $(E2E_DIR)/fixture --output-dir $(E2E_DIR) --timeout $(E2E_TIMEOUT)
+	$(VENV_E2E)/bin/python -m abc_grpo_verl.report abc=$(E2E_DIR)/abc grpo=$(E2E_DIR)/grpo \
+	  dualclip=$(E2E_DIR)/dualclip abc_legacy=$(E2E_DIR)/abc_legacy --output-dir $(E2E_DIR)/report
+	$(VENV_E2E)/bin/python e2e/performance.py $(E2E_DIR)
+	E2E_RUNS=$(E2E_DIR) $(VENV_E2E)/bin/python -m pytest -q -p no:cacheprovider e2e/test_e2e.py
+
+$(VENV_E2E)/.installed: e2e/setup.sh $(wildcard e2e/cpu_glue/*.toml e2e/cpu_glue/*/*.py) pyproject.toml
+	bash e2e/setup.sh $(VENV_E2E)
 
 # the configuration of docs/performance.md (about 5 minutes on 2 CPU cores); add BENCH_ARGS="--device cuda" on a GPU.
 # One intra-op thread: on a shared machine two threads stall on each other's barrier whenever the other core is busy.

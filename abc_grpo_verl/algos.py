@@ -13,7 +13,8 @@
 # limitations under the License.
 """verl glue: the ``abc_grpo`` policy loss and advantage estimator, registered in verl's core-algorithm registries.
 
-Importing this module registers both (the ``verl.plugins`` entry point does it on every ``import verl``).
+Importing this module registers both, and the baselines' ``abc_grpo_vanilla`` loss (``baseline``); the
+``verl.plugins`` entry point does it on every ``import verl``.
 """
 
 import logging
@@ -340,3 +341,7 @@ def compute_abc_grpo_outcome_advantage(
         token_level_rewards=rewards, response_mask=response_mask, index=uids, epsilon=GRPO_STD_EPSILON,
         norm_adv_by_std_in_grpo=norm_by_std,
     )
+
+
+# verl's vanilla loss with the quadrant metrics, for baselines: registered wherever abc_grpo is
+from abc_grpo_verl import baseline  # noqa: E402, F401

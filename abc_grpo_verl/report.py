@@ -47,6 +47,17 @@ from pathlib import Path
 
 import numpy as np
 
+from abc_grpo_verl import report_stats
+from abc_grpo_verl.report_checks import (
+    SCALE_RATIO,
+    LogError,
+    metric_value,
+    overlay_warnings,
+    scale,
+    split_finite,
+    spread_of_scales,
+)
+
 # ----------------------------------------------------------------------------------------------------------------
 # What the report draws. Every log is mapped onto verl's metric names (the ones an ABC-GRPO run on verl logs).
 
@@ -66,6 +77,17 @@ VALIDATION = "val-core/"  # verl's prefix for the headline validation metrics; t
 # their ratio is the step's exact token-pooled share, where the mean of per-micro-batch shares is only close to it.
 CLIP_TOKENS = tuple(f"actor/abc_clip_tokens_q{q}" for q in range(1, 5))
 VALID_TOKENS = "actor/abc_valid_tokens"
+# The reporting band of a baseline trained with the abc_grpo_vanilla loss (abc_grpo_verl/baseline.py), eps1..eps4.
+REPORT_BAND = tuple(f"actor/abc_report_band_eps{q}" for q in range(1, 5))
+LR = "actor/lr"  # verl's; TRL's learning_rate maps onto it
+# Groups whose responses all got the same reward: zero advantage, no gradient (TRL's name; verl logs no equivalent).
+ZERO_STD = "frac_reward_zero_std"
+# The sampler-vs-trainer gap, under each framework's own definition (they are not the same quantity, so each has its
+# panel): TRL's mean |log p_vLLM - log p_trainer| per token; verl's mean |p_rollout - p_trainer| per token, and, with
+# rollout correction on, its mean |log-perplexity difference| per sequence.
+LOGP_GAP = "sampling/sampling_logp_difference/mean"
+VERL_PROBS_GAP = "training/rollout_probs_diff_mean"
+VERL_LOG_PPL_GAP = "rollout_corr/log_ppl_abs_diff"
 # The demo's restoring-force measurements (abc_grpo_verl/demo.py, `band_*` in its metrics.jsonl).
 BAND_OUT = tuple(f"band/out_q{q}" for q in range(1, 5))
 BAND_RETURN = tuple(f"band/return_q{q}" for q in range(1, 5))
@@ -83,10 +105,15 @@ PANELS = (
     (PG_CLIPFRAC, "pg_clipfrac, the loss's own (ABC: Q1..Q4; vanilla: Q1+Q3)"),
     (PPO_KL, "ppo_kl"),
     (GRAD_NORM, "grad norm"),
+    (ZERO_STD, "groups with no reward spread (share; no gradient)"),
+    (LOGP_GAP, "sampler vs trainer log-prob gap, mean abs per token (TRL)"),
+    (VERL_PROBS_GAP, "rollout vs trainer prob gap, mean abs per token (verl)"),
+    (VERL_LOG_PPL_GAP, "rollout vs trainer log-ppl gap, mean abs per sequence (verl)"),
+    (LR, "learning rate"),
     *((BAND_OUT[q], f"time out of band, {QUADRANT_TITLES[q][:2]} (share of token-steps)") for q in (1, 3)),
     *((BAND_RETURN[q], f"back in band after own update, {QUADRANT_TITLES[q][:2]}") for q in (1, 3)),
 )
-SHARES = {TRUNCATED, *QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, *BAND_OUT, *BAND_RETURN}
+SHARES = {TRUNCATED, *QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, ZERO_STD, *BAND_OUT, *BAND_RETURN}
 SMOOTH = 5.0  # default trailing window, in rollout steps
 FINAL_SHARE = 0.1  # "last 10%": the window of a run's final steps that its end-of-training numbers average over
 
@@ -94,10 +121,6 @@ EXPECTED = (
     'one of: verl\'s file-logger JSON lines ({"step": N, "data": {...}} per line), the demo\'s metrics.jsonl, '
     'the evaluation\'s sweep.jsonl, or a Hugging Face trainer_state.json (with "log_history"; plain or .gz)'
 )
-
-
-class LogError(ValueError):
-    """A log the report cannot read; the message names the file and what was expected."""
 
 
 @dataclass
@@ -153,6 +176,9 @@ class Run:
     seeds: dict[int, dict[str, Curve]]
     tokens: dict[int, Curve] = field(default_factory=dict)
     reference: bool = False  # the authors' runs: drawn dashed
+    band: tuple[float, ...] | None = None  # the reporting band eps1..eps4 a baseline's quadrant metrics refer to
+    # metric -> (the step from which it stays NaN/inf, or None if it recovered; how many of its points were not)
+    nonfinite: dict[str, tuple[float | None, int]] = field(default_factory=dict)
 
     def curves(self, key: str) -> list[Curve]:
         return [curves[key] for curves in self.seeds.values() if key in curves]
@@ -205,9 +231,21 @@ def verl_steps(path: Path, records: list[dict]) -> dict[int, dict[str, float]]:
                 f"{path} record {number}: keys {sorted(record)[:6]}; a verl file-logger line is "
                 '{"step": <int>, "data": {<metric>: <value>}}'
             )
-        numeric = {key: float(value) for key, value in record["data"].items() if is_number(value)}
-        steps.setdefault(record["step"], {}).update(numeric)
+        where = f"step {record['step']}"
+        values = ((key, metric_value(path, where, key, value)) for key, value in record["data"].items())
+        steps.setdefault(record["step"], {}).update({key: value for key, value in values if value is not None})
     return steps
+
+
+def finite_curve(found: list[tuple], key: str, nonfinite: dict, ratio: bool = False) -> Curve | None:
+    """The curve of `found`'s finite points; NaN/inf points are left out and recorded in `nonfinite` (a diverged run
+    is said to be one, never shown with its last finite value as final)."""
+    finite, diverged, bad = split_finite(found)
+    if bad:
+        nonfinite[key] = (diverged, bad)
+    if not finite:
+        return None
+    return ratio_curve(finite) if ratio else curve_of(finite)
 
 
 def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run:
@@ -216,23 +254,43 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
     def points(*keys):
         return [(s, *(steps[s][k] for k in keys)) for s in order if all(k in steps[s] for k in keys)]
 
-    curves = {}
-    direct = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM)
+    curves, nonfinite = {}, {}
+    direct = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM, LR, VERL_PROBS_GAP, VERL_LOG_PPL_GAP)
     validation = sorted({key for s in order for key in steps[s] if key.startswith(VALIDATION)})
     for key in (*direct, *validation):
-        if found := points(key):
-            curves[key] = curve_of(found)
+        if (found := points(key)) and (curve := finite_curve(found, key, nonfinite)):
+            curves[key] = curve
     for share_key, count_key in zip(QUADRANTS, CLIP_TOKENS, strict=True):
         shares, counted = points(share_key), points(count_key, VALID_TOKENS)
         # the exact token-pooled share where every logged step has the counts, else the mean of shares verl logs
         if counted and len(counted) >= len(shares):
-            curves[share_key] = ratio_curve(counted)
-        elif shares:
-            curves[share_key] = curve_of(shares)
-    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
+            curve = finite_curve(counted, share_key, nonfinite, ratio=True)
+        else:
+            curve = finite_curve(shares, share_key, nonfinite) if shares else None
+        if curve:
+            curves[share_key] = curve
+    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)}, nonfinite=nonfinite)
+    if bands := points(*REPORT_BAND):
+        run.band = bands[-1][1:]
     if tokens := points("perf/total_num_tokens"):
         run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
     return run
+
+
+def require_metrics(run: Run, path: Path, records: list[dict]) -> Run:
+    """A verl log with no metric the report draws is an error saying what its records hold instead."""
+    if run.metric_keys():
+        return run
+    values = [value for record in records for value in record.get("data", {}).values()]
+    if not values:
+        held = "every record's data is empty"
+    elif all(isinstance(value, bool) for value in values):
+        held = "its values are only JSON booleans"
+    else:
+        keys = sorted({key for record in records for key in record.get("data", {})})
+        held = f"it holds {keys[:5]}{' ...' if len(keys) > 5 else ''}"
+    raise LogError(f"{path}: no metric the report draws in its {len(records)} records ({held}); expected verl "
+                   f"metrics such as {ENTROPY}, {REWARD} as JSON numbers")
 
 
 def read_as_vanilla(runs: list[Run], labels: list[str]) -> None:
@@ -259,6 +317,8 @@ def read_as_vanilla(runs: list[Run], labels: list[str]) -> None:
 def merged_verl_steps(paths: list[Path]) -> dict[int, dict[str, float]]:
     """One run from several logs of it (one per launch): each log counts up to the step where the next begins."""
     segments = sorted((min(steps), path, steps) for path in paths if (steps := verl_steps(path, load_lines(path))))
+    if not segments:
+        raise LogError(f"{', '.join(map(str, paths))}: no records in these verl logs")
     for (first, path, _), (next_first, next_path, _) in itertools.pairwise(segments):
         if first == next_first:
             raise LogError(f"{path} and {next_path} both start at step {first}: pass the one you mean as a file")
@@ -356,8 +416,9 @@ def sweep_runs(path: Path, records: list[dict], label: str) -> list[Run]:
 
 # TRL's names -> ours. Per optimizer step: entropy, grad norm, clip statistics. Per rollout (logged on the first
 # optimizer step of each generation): reward, completion lengths, the cumulative token count.
-TRL_PER_UPDATE = {"entropy": ENTROPY, "grad_norm": GRAD_NORM}
-TRL_PER_ROLLOUT = {"reward": REWARD, "completions/mean_length": LENGTH, "completions/clipped_ratio": TRUNCATED}
+TRL_PER_UPDATE = {"entropy": ENTROPY, "grad_norm": GRAD_NORM, "learning_rate": LR}
+TRL_PER_ROLLOUT = {"reward": REWARD, "completions/mean_length": LENGTH, "completions/clipped_ratio": TRUNCATED,
+                   ZERO_STD: ZERO_STD, LOGP_GAP: LOGP_GAP}
 # The ABC runs' clip statistics (see ../shared/paper-logs/README.md): ppo_style = (Q1+Q3) share of tokens, split by
 # the sign of A into Q1 (pos) and Q3 (neg); overcorrection = (Q2+Q4), split into Q2 (pos) and Q4 (neg).
 TRL_ABC_QUADRANTS = (
@@ -378,13 +439,16 @@ def trainer_state_run(history: list[dict], label: str, source: str) -> Run:
 
     def points(key, rollout=False):
         return [
-            (math.ceil(e["step"] / per_rollout) if rollout else e["step"] / per_rollout, e[key])
+            (math.ceil(e["step"] / per_rollout) if rollout else e["step"] / per_rollout, float(e[key]))
             for e in entries
-            if is_number(e.get(key))
+            if isinstance(e.get(key), (int, float)) and not isinstance(e.get(key), bool)
         ]
 
-    curves = {ours: curve_of(found) for theirs, ours in TRL_PER_UPDATE.items() if (found := points(theirs))}
-    curves |= {ours: curve_of(found) for theirs, ours in TRL_PER_ROLLOUT.items() if (found := points(theirs, True))}
+    curves, nonfinite = {}, {}
+    for mapping, rollout in ((TRL_PER_UPDATE, False), (TRL_PER_ROLLOUT, True)):
+        for theirs, ours in mapping.items():
+            if (found := points(theirs, rollout)) and (curve := finite_curve(found, ours, nonfinite)):
+                curves[ours] = curve
     abc = [e for e in entries if all(is_number(e.get(key)) for pair in TRL_ABC_QUADRANTS for key in pair)]
     if abc:
         for q, (total, part) in enumerate(TRL_ABC_QUADRANTS):
@@ -393,8 +457,8 @@ def trainer_state_run(history: list[dict], label: str, source: str) -> Run:
         for q, key in TRL_PLAIN_QUADRANTS.items():
             if found := points(key):
                 curves[QUADRANTS[q]] = curve_of(found)
-    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)})
-    if found := points("num_tokens", rollout=True):  # TRL's count is already cumulative
+    run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)}, nonfinite=nonfinite)
+    if found := [p for p in points("num_tokens", rollout=True) if math.isfinite(p[1])]:  # TRL's is cumulative
         run.tokens[0] = curve_of(found)
     return run
 
@@ -418,7 +482,8 @@ def load_file(path: Path, label: str) -> list[Run]:
     records = json_lines(path, text)
     first = records[0]
     if "data" in first and "step" in first:
-        return [verl_run(verl_steps(path, records), label, f"{path} (verl file logger)")]
+        run = verl_run(verl_steps(path, records), label, f"{path} (verl file logger)")
+        return [require_metrics(run, path, records)]
     if all(key in first for key in SWEEP_RECORD):
         return sweep_runs(path, records, label)
     if all(key in first for key in DEMO_RECORD):
@@ -470,7 +535,8 @@ def load_run_argument(argument: str) -> list[Run]:
     if not verl_logs:
         raise LogError(f"{path}: no training log in this folder; expected {EXPECTED}")
     source = f"{path} ({len(verl_logs)} verl file-logger log{'s' * (len(verl_logs) > 1)})"
-    return [verl_run(merged_verl_steps(verl_logs), label, source)]
+    run = verl_run(merged_verl_steps(verl_logs), label, source)
+    return [require_metrics(run, path, [record for log in verl_logs for record in load_lines(log)])]
 
 
 # The authors' four runs, from the packaged extract (examples/paper_logs/extract.py made it; its header has the
@@ -561,9 +627,15 @@ def final_window(start: float, end: float) -> tuple[float, float]:
     return end - FINAL_SHARE * (end - start), end
 
 
+def last_rollout(end: float) -> tuple[float, float]:
+    """The last rollout up to `end`: its optimizer steps sit in (ceil(end) - 1, ceil(end)] (TRL logs step k at
+    k / G)."""
+    return math.ceil(end - 1e-9) - 1, end
+
+
 def per_seed(run: Run, key: str, statistic: str, start: float, end: float) -> dict[int, float]:
-    """One number per seed: "first", "final" (the value at the last step <= end), "last" (the last 10% of the span),
-    "mean" (the whole span), "max"."""
+    """One number per seed: "first", "final" (the value at the last step <= end), "rollout" (the mean over the last
+    rollout <= end), "last" (the last 10% of the span), "mean" (the whole span), "max"."""
     values = {}
     for seed, curves in run.seeds.items():
         if key not in curves:
@@ -573,6 +645,8 @@ def per_seed(run: Run, key: str, statistic: str, start: float, end: float) -> di
             values[seed] = float(curve.y[in_window(curve, start, end)][0])
         elif statistic == "final":
             values[seed] = final_value(curve, end)
+        elif statistic == "rollout":
+            values[seed] = window_value(curve, *last_rollout(end))
         elif statistic == "last":
             values[seed] = window_value(curve, *final_window(start, end))
         elif statistic == "mean":
@@ -596,13 +670,13 @@ def clipped_shares(run: Run) -> dict[int, np.ndarray]:
     return shares
 
 
-def step_noise(run: Run, key: str, start: float, end: float) -> tuple[float, int]:
-    """Standard deviation of the per-step values (seed means) in the window, and how many steps it has."""
+def rollout_sums(run: Run, key: str, start: float, end: float) -> dict[int, tuple[float, float]]:
+    """Per rollout step in (start, end], over its seeds: (sum of counts, sum of valid tokens) for pooled shares, else
+    (sum of values, number of values), so that each side of a bootstrap replicate is what `window_value` computes."""
     curves = run.curves(key)
-    mask = in_window(curves[0], start, end)
-    values = np.nanmean(np.stack([c.y[mask] for c in curves]), axis=0) if mask.any() else np.array([])
-    values = values[~np.isnan(values)]
-    return (float(values.std(ddof=1)) if len(values) > 1 else math.nan), len(values)
+    nums = [c.num if c.num is not None else c.y for c in curves]
+    dens = [c.den if c.den is not None else np.where(np.isnan(c.y), 0.0, 1.0) for c in curves]
+    return report_stats.rollout_sums([c.x for c in curves], nums, dens, start, end)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -655,10 +729,11 @@ def plot_dynamics(
     smooth: float = SMOOTH,
     title: str = "",
     only: tuple[str, ...] = (),
-) -> None:
+) -> list[str]:
     """One panel per metric that some run has (or, with `only`, per metric whose name starts with one of those), every
     run overlaid: its mean over seeds as the line and, with several seeds, their min..max as a band. Per-step metrics
-    are smoothed; validation points are drawn as measured."""
+    are smoothed; validation points are drawn as measured. A panel whose runs differ in scale by more than
+    SCALE_RATIO is drawn on a symmetric log scale, so that every run stays visible; returns a note per such panel."""
     # Imported here: reading logs needs no matplotlib, and importing this module never switches a caller's backend.
     import matplotlib
 
@@ -672,13 +747,16 @@ def plot_dynamics(
             f"--panels {','.join(missing)}: no such metric in these runs; they have {[k for k, _ in panels]}"
         )
     panels = [(key, panel_title) for key, panel_title in panels if not only or key.startswith(only)]
+    if not panels:
+        raise LogError(f"none of the runs ({', '.join(run.label for run in runs)}) has a metric the report draws")
     columns = 4
     rows = math.ceil(len(panels) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 1.2), layout="constrained")
     axes = np.atleast_2d(axes)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    handles = {}
+    handles, notes = {}, []
     for ax, (key, panel_title) in zip(axes.flat, panels):  # noqa: B905 (axes may outnumber panels: spares are hidden)
+        scales = {}
         for index, run in enumerate(runs):
             curves = run.curves(key)
             if not curves:
@@ -692,9 +770,17 @@ def plot_dynamics(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a step no seed has: NaN is right
                 (line,) = ax.plot(x, np.nanmean(values, axis=0), marker="o" if measured else None, ms=3, **style)
+                scales[run.label] = scale(np.nanmean(values, axis=0))
                 if len(curves) > 1:
                     ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), color=style["color"], alpha=0.15)
             handles.setdefault(run.label, line)
+        if spread_of_scales(list(scales.values())) > SCALE_RATIO:
+            # symlog: linear within a tenth of the smallest run's scale (zeros and negative values stay drawable)
+            ax.set_yscale("symlog", linthresh=min(v for v in scales.values() if v > 0) / 10)
+            panel_title += f"\n[symlog y: scales differ {spread_of_scales(list(scales.values())):.0f}x]"
+            listed = ", ".join(f"{label} ~{fmt(value, key)}" for label, value in scales.items() if value > 0)
+            notes.append(f"panel '{name(key)}': the runs' scales differ by more than {SCALE_RATIO:g}x ({listed}); "
+                         "drawn on a symmetric log scale so that each run stays visible")
         ax.set_title(panel_title, fontsize=10)
         if key in SHARES:
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -704,11 +790,37 @@ def plot_dynamics(
         ax.set_visible(False)
     # Below the panels, not inside one: a legend inside would cover curves and bands.
     fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 3), fontsize=9)
-    spread = " Band: min..max over seeds." if any(len(r.seeds) > 1 for r in runs) else ""
+    seeded = [run.label for run in runs if len(run.seeds) > 1]
+    if seeded:
+        spread = f"Line: mean over seeds; band: min..max over seeds ({', '.join(seeded)}). "
+    else:
+        spread = "One seed per run: no band. "
     smoothing = f"trailing mean over {smooth:g} rollout steps" if smooth > 0 else "unsmoothed"
-    fig.suptitle(f"{title}\nLine: mean over seeds.{spread} Per-step metrics: {smoothing}; validation as measured.")
+    bands = "; ".join(f"{run.label}: {band_note(run)}" for run in runs)
+    drawn = {key for key, _ in panels}
+    quadrant_line = f"\nQ1..Q4 bands: {bands}" if drawn & {*QUADRANTS, PPO_STYLE, OVERCORRECTION} else ""
+    fig.suptitle(f"{title}\n{spread}Per-step metrics: {smoothing}; validation as measured.{quadrant_line}",
+                 fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return notes
+
+
+def band_note(run: Run) -> str:
+    """Which band a run's Q1..Q4 shares refer to, as the figure and the summary state it."""
+    has = [key for key in QUADRANTS if run.curves(key)]
+    if run.band is not None:
+        return f"ε1..ε4 = {', '.join(f'{eps:g}' for eps in run.band)} (reporting band; the loss: verl's vanilla)"
+    if len(has) == 4:
+        if "demo metrics" in run.source:
+            return "ε = 0.2 for every method (the demo's band)"
+        return "ε = 0.2, the authors' setting" if run.reference else "the band of its own abc_grpo loss"
+    if has:
+        quadrants = ", ".join("Q" + key[-1] for key in has)
+        return f"{quadrants} only (TRL's high/low means, at its own clip); no Q2/Q4 logged"
+    if run.curves(PPO_STYLE):
+        return "Q1+Q3 = its pg_clipfrac (--vanilla); no Q2/Q4 logged"
+    return "no quadrant metrics logged"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -738,26 +850,36 @@ NAMES = {
     PPO_STYLE: "Q1+Q3 share of tokens",
     OVERCORRECTION: "Q2+Q4 share of tokens",
     PG_CLIPFRAC: "pg_clipfrac (the loss's own)",
+    LR: "learning rate",
+    ZERO_STD: "groups with no reward spread",
+    LOGP_GAP: "sampler vs trainer log-prob gap (TRL)",
+    VERL_PROBS_GAP: "rollout vs trainer prob gap (verl)",
+    VERL_LOG_PPL_GAP: "rollout vs trainer log-ppl gap (verl)",
     PPO_KL: "ppo_kl",
     GRAD_NORM: "grad norm",
     **{key: f"time out of band, Q{q}" for q, key in enumerate(BAND_OUT, start=1)},
     **{key: f"back in band after own update, Q{q}" for q, key in enumerate(BAND_RETURN, start=1)},
 }
-STATISTICS = {"first": "first step", "final": "final step", "last": "last 10%", "mean": "mean over steps", "max": "max"}
+STATISTICS = {"first": "first step", "final": "final step", "rollout": "last rollout", "last": "last 10%",
+              "mean": "mean over steps", "max": "max"}
 # (statistic, key) rows of the per-run table; rows no run has are left out. Validation rows are added per metric.
 ROWS = (
-    *(("first", ENTROPY), ("final", ENTROPY), ("last", ENTROPY), ("mean", ENTROPY)),
+    *(("first", ENTROPY), ("final", ENTROPY), ("rollout", ENTROPY), ("last", ENTROPY), ("mean", ENTROPY)),
     *(("first", REWARD), ("last", REWARD), ("mean", REWARD)),
     *(("last", LENGTH), ("mean", LENGTH), ("last", TRUNCATED), ("mean", TRUNCATED)),
     *(("mean", key) for key in (*QUADRANTS, PPO_STYLE, OVERCORRECTION, PG_CLIPFRAC, PPO_KL, GRAD_NORM)),
     ("max", GRAD_NORM),
+    *(("first", ZERO_STD), ("last", ZERO_STD), ("mean", ZERO_STD)),
+    *((statistic, key) for key in (LOGP_GAP, VERL_PROBS_GAP, VERL_LOG_PPL_GAP) for statistic in ("last", "mean")),
+    *(("first", LR), ("max", LR), ("final", LR)),
     *(("mean", key) for key in (*BAND_OUT, *BAND_RETURN)),
 )
 # What two runs are compared on: where training ended up (the last 10% of the steps both have), and how the
 # clipping behaved (averaged over all the steps both have). Validation metrics join the first kind.
 OUTCOMES = (ENTROPY, REWARD, LENGTH, TRUNCATED)
 MECHANICS = (
-    *QUADRANTS, PPO_STYLE, OVERCORRECTION, PPO_KL, GRAD_NORM, BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3]
+    *QUADRANTS, PPO_STYLE, OVERCORRECTION, PPO_KL, GRAD_NORM, ZERO_STD, LOGP_GAP, VERL_PROBS_GAP, VERL_LOG_PPL_GAP,
+    BAND_OUT[1], BAND_OUT[3], BAND_RETURN[1], BAND_RETURN[3]
 )
 
 
@@ -772,6 +894,9 @@ def own_span(run: Run, key: str) -> tuple[float, float]:
 def cell(run: Run, key: str, statistic: str) -> str:
     if not run.curves(key):
         return ""
+    diverged = run.nonfinite.get(key, (None, 0))[0]
+    if diverged is not None and statistic in ("final", "rollout", "last"):
+        return f"NaN from step {diverged:g}"  # never the last finite value as if it were where the run ended
     mean, half = mean_ci(list(per_seed(run, key, statistic, *own_span(run, key)).values()))
     return fmt(mean, key, half)
 
@@ -818,16 +943,19 @@ def entropy_ratios(a: Run, b: Run) -> str:
         mean_b = np.mean(list(per_seed(b, ENTROPY, statistic, start, end).values()))
         return mean_a / mean_b
 
+    points = max(int(in_window(c, *last_rollout(end)).sum()) for run in (a, b) for c in run.curves(ENTROPY))
     return (
         f"- **Entropy ratio {a.label} / {b.label}**: {ratio('final'):.2f}x at the last step both have "
         f"(step {end:g}), {ratio('last'):.2f}x over the last 10% of steps, {ratio('mean'):.2f}x averaged over all "
-        "steps (each a ratio of the two runs' seed means)."
+        f"steps (each a ratio of the two runs' seed means); {ratio('rollout'):.2f}x over the last rollout (the mean of "
+        f"its {points} logged value{'s' * (points > 1)}, steadier than one optimizer step's)."
     )
 
 
 def difference_row(a: Run, b: Run, key: str, statistic: str) -> str:
     """One table row: `key`'s "last" (10%) or "mean" (all steps) value in both runs, their difference, and whether
-    it exceeds the seed-to-seed spread (paired seeds) or the step-to-step noise (single runs)."""
+    it exceeds the seed-to-seed spread (paired seeds) or, for single runs, whether a step-paired block bootstrap's
+    interval excludes 0."""
     start, end = span([a, b], key)
     window = final_window(start, end) if statistic == "last" else (start, end)
     values_a, values_b = per_seed(a, key, statistic, start, end), per_seed(b, key, statistic, start, end)
@@ -846,13 +974,15 @@ def difference_row(a: Run, b: Run, key: str, statistic: str) -> str:
         )
     else:
         mean = mean_a - mean_b
-        noise_a, steps_a = step_noise(a, key, *window)
-        noise_b, steps_b = step_noise(b, key, *window)
-        if min(steps_a, steps_b) < 3:
+        boot = report_stats.paired_block_bootstrap(rollout_sums(a, key, *window), rollout_sums(b, key, *window))
+        if boot.steps < report_stats.MIN_STEPS:
             judged = "too few steps in the window to judge"
+        elif not boot.judged:
+            judged = (f"no verdict: {boot.steps} paired steps make fewer than {report_stats.MIN_BLOCKS} blocks of "
+                      f"{boot.block}")
         else:
-            noise = math.hypot(noise_a, noise_b)
-            judged = f"{'**yes**' if abs(mean) > noise else 'no'}: step-to-step noise {fmt(noise, key)}"
+            judged = (f"{'**yes**' if boot.differs else 'no'}: 95% block-bootstrap CI {fmt(boot.low, key)} .. "
+                      f"{fmt(boot.high, key)} ({boot.steps} paired steps, blocks of {boot.block})")
     steps = f"steps {math.ceil(window[0]):g}..{window[1]:g}"
     return f"| {name(key)}, {STATISTICS[statistic]} ({steps}) | {fmt(mean_a, key)} | {fmt(mean_b, key)} | " + (
         f"{fmt(mean, key)} | {judged} |"
@@ -880,8 +1010,10 @@ DEFINITIONS = """\
   updates). A Hugging Face/TRL log counts optimizer steps; its optimizer step k is placed at k / G, G the optimizer
   steps per rollout (read from the spacing of its reward logs: 4 in the authors' runs), and its per-rollout metrics
   (reward, lengths, tokens) at the rollout's step. **First step**: the first logged value. **Final step**: the value
-  at the last step (with several seeds: their mean). **Last 10%**: the mean over the steps in the last 10% of the
-  run's step range. **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
+  at the last step (with several seeds: their mean): for a TRL log one optimizer step's micro-batches. **Last
+  rollout**: the mean over the last rollout's logged values (its G optimizer steps; verl: its one step).
+  **Last 10%**: the mean over the steps in the last 10% of the run's step range.
+  **Mean over steps**: the mean of every logged value, each step weighted equally. A comparison
   uses the step range both runs have.
 - **Entropy**: mean per-token entropy (nats) of the policy's next-token distribution over response tokens. verl: of
   the rollout batch under the policy that sampled it, aggregated by `loss_agg_mode`; TRL: of each optimizer step's
@@ -912,14 +1044,40 @@ DEFINITIONS = """\
   token of the rollout batch. *Time out of band* is the share of those token-steps outside the band, by quadrant.
   *Back in band after own update* is, of the tokens that were out of band when their own mini-batch's update came,
   the share inside the band right after it: the restoring force of that update (ABC-GRPO gives them no gradient).
+- **Baselines' Q1..Q4**: a run trained with `loss_mode=abc_grpo_vanilla` (the recipes' GRPO and dual-clip
+  baselines) trains with verl's vanilla loss unchanged and logs its quadrant counts against a reporting band, named
+  in the runs table and the figure; its shares are the tokens an ABC-GRPO run with that band would have clipped.
+- **Groups with no reward spread**: TRL's `frac_reward_zero_std`, the share of prompts whose responses all got the
+  same reward (zero advantage, no gradient); verl logs no equivalent. **Log-prob gap**: TRL's mean
+  |log p_vLLM − log p_trainer| per token (`sampling/sampling_logp_difference/mean`); verl's nearest metrics differ
+  in definition and have their own rows: `training/rollout_probs_diff_mean` (|Δ prob| per token) and, with rollout
+  correction, `rollout_corr/log_ppl_abs_diff` (|Δ log-perplexity| per sequence). **Learning rate**: TRL's
+  `learning_rate`, verl's `actor/lr`.
+- **NaN from step N**: the metric is NaN or infinite from step N to the end of the log (a diverged run); its
+  final-step, last-rollout and last-10% cells say so instead of showing the last finite value, and its curve stops.
 - **±**: the half-width of the 95% t-interval over seeds (runs with several seeds). **Differs?** With at least two
-  seeds in common, per-seed differences of the last-10% means: yes when their 95% t-interval excludes 0. Otherwise
-  (one seed): yes when the difference of the last-10% means exceeds the step-to-step noise, sqrt(sd_a² + sd_b²)
-  with sd the standard deviation of a run's per-step values in that window.
+  seeds in common, per-seed differences of the window's values: yes when their 95% t-interval excludes 0.
+  Otherwise (one run each): a step-paired moving-block bootstrap. The two runs' values are summed per rollout step
+  and paired by step; 2,000 replicates each draw blocks of consecutive steps (circularly) and pool both runs over
+  the same drawn steps; yes when the 2.5..97.5 percentile interval of the difference excludes 0. The block is the
+  first lag at which the per-step differences' autocorrelation falls below 2/sqrt(n), at least n^(1/3): a shared
+  trend makes blocks long and the interval wide. Under 10 paired steps, or under 3 blocks: no verdict, stated.
 """
 
 
-def write_summary(path: Path, runs: list[Run], command: str) -> None:
+def nonfinite_notes(runs: list[Run]) -> list[str]:
+    notes = []
+    for run in runs:
+        for key, (diverged, count) in sorted(run.nonfinite.items()):
+            if diverged is not None:
+                notes.append(f"{run.label}: {name(key)} is NaN from step {diverged:g} (a diverged run?): its curve "
+                             "stops there and its final-step, last-rollout and last-10% cells say so")
+            else:
+                notes.append(f"{run.label}: {name(key)} is NaN/inf at {count} step(s), left out of curves and means")
+    return notes
+
+
+def write_summary(path: Path, runs: list[Run], command: str, notes: list[str] = ()) -> None:
     lines = [
         "# Training dynamics",
         "",
@@ -927,13 +1085,16 @@ def write_summary(path: Path, runs: list[Run], command: str) -> None:
         "",
         "## Runs",
         "",
-        "| run | log | seeds | last step | quadrant shares from |",
-        "|---|---|---|---|---|",
+        "| run | log | seeds | last step | quadrant shares from | Q1..Q4 band |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         keys = run.metric_keys()
         steps = max(c.x[-1] for key in keys for c in run.curves(key)) if keys else math.nan
-        lines.append(f"| {run.label} | {run.source} | {len(run.seeds)} | {steps:g} | {quadrant_basis(run)} |")
+        lines.append(f"| {run.label} | {run.source} | {len(run.seeds)} | {steps:g} | {quadrant_basis(run)} | "
+                     f"{band_note(run)} |")
+    if warned := [*notes, *nonfinite_notes(runs)]:
+        lines += ["", "**Read with care:**", "", *(f"- {note}" for note in warned)]
     groups = {}
     for run in runs:
         groups.setdefault(run.group, []).append(run)
@@ -950,6 +1111,15 @@ def write_summary(path: Path, runs: list[Run], command: str) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Entry point.
+
+
+def make_output_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise LogError(f"--output-dir {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LogError(f"--output-dir {path}: cannot create it ({err.strerror or err})") from err
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1015,9 +1185,12 @@ def main(argv: list[str] | None = None) -> int:
         if duplicated := sorted({label for label in labels if labels.count(label) > 1}):
             raise LogError(f"several runs are labelled {duplicated}: name them with LABEL=PATH")
         read_as_vanilla(runs, args.vanilla)
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(args.output_dir)
         command = "python -m abc_grpo_verl.report " + shlex.join(sys.argv[1:] if argv is None else argv)
-        plot_dynamics(
+        warned = overlay_warnings(runs)
+        for note in warned:
+            print(f"warning: {note}", file=sys.stderr)
+        warned += plot_dynamics(
             args.output_dir / "dynamics.png",
             runs,
             args.x_axis,
@@ -1025,7 +1198,10 @@ def main(argv: list[str] | None = None) -> int:
             title=f"Training dynamics: {', '.join(labels)}",
             only=tuple(prefix for prefix in args.panels.split(",") if prefix),
         )
-        write_summary(args.output_dir / "dynamics.md", runs, command)
+        write_summary(args.output_dir / "dynamics.md", runs, command, warned)
+    except OSError as err:  # the output folder itself was checked: this is a write that failed in it
+        print(f"error: --output-dir {args.output_dir}: cannot write there ({err.strerror or err})", file=sys.stderr)
+        return 2
     except LogError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -59,6 +59,8 @@ ROLLOUT_N_KEY = "actor_rollout_ref.rollout.n"
 RUNTIME_ENV_VARS_KEY = "ray_kwargs.ray_init.runtime_env.env_vars"
 # the keys ABCPolicyLossConfig adds to verl's policy_loss node
 ABC_POLICY_LOSS_KEYS = (*BOUND_FIELDS, "ratio_level")
+# the baselines' loss: verl's vanilla, with the four bound keys as the band its quadrant metrics count against
+BASELINE_LOSS = "abc_grpo_vanilla"
 # verl's own agent loops (verl.experimental.agent_loop), each returning one output per session in verl 0.9.1 and
 # main; tests/test_main_ppo.py holds this against verl's agent-loop registry and the loops' return annotations
 VERL_AGENT_LOOPS = ("single_turn_agent", "tool_agent")
@@ -88,6 +90,9 @@ class Checked:
         """The one line the plugin logs for every checked config."""
         if self.bounds is None:
             loss = f"loss_mode={self.loss_mode} (the ABC-GRPO bounds do not apply)"
+        elif self.loss_mode == BASELINE_LOSS:
+            widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in self.bounds.items())
+            loss = f"loss_mode={self.loss_mode} (verl's vanilla loss; quadrant metrics against {widths})"
         else:
             widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in self.bounds.items())
             loss = f"loss_mode={self.loss_mode}, {widths}, ratio_level={self.ratio_level}"
@@ -178,17 +183,17 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     abc_keys = [key for key in ABC_POLICY_LOSS_KEYS if policy_loss.get(key, None) is not None]
     loss_mode = _loss_mode(config)
     estimator = OmegaConf.select(config, ESTIMATOR_KEY, default=AlgoConfig.adv_estimator)
-    uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or bool(abc_keys)
+    uses_abc = opted_in or "abc_grpo" in (loss_mode, estimator) or loss_mode == BASELINE_LOSS or bool(abc_keys)
     _check_switches(config, uses_abc)
     # a misspelt alias matters to any run that uses abc_grpo, a misspelt bound only to one whose loss is abc_grpo
     guarded = {"policy_loss"} if uses_abc else set()
-    if loss_mode == "abc_grpo":
+    if loss_mode in ("abc_grpo", BASELINE_LOSS):
         guarded |= set(ABC_POLICY_LOSS_KEYS)
     _check_algorithm_keys(config, guarded)
     _check_policy_loss_node(policy_loss, abc_keys)
     notices = _check_registered(config, loss_mode, estimator)
     used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
-            if name == "abc_grpo"]
+            if name in ("abc_grpo", BASELINE_LOSS)]
     if used:
         notices += _check_workers_register_abc_grpo(config, " and ".join(used))
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
@@ -215,6 +220,12 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
                 f"with verl's bypass_mode loss, so {LOSS_MODE_KEY}=abc_grpo would not run; set bypass_mode=false "
                 "or use the V1 trainer (trainer.use_v1=true, verl's default)"
             )
+    elif loss_mode == BASELINE_LOSS:
+        bounds = resolve_bounds(config.actor_rollout_ref.actor)
+        checked.bounds = dict(zip(BOUND_FIELDS, bounds, strict=True))
+        if (ratio_level := resolve_ratio_level(config.actor_rollout_ref.actor)) != "token":
+            raise ConfigError(f"{POLICY_LOSS_KEY}.ratio_level={ratio_level} with {LOSS_MODE_KEY}={BASELINE_LOSS}: "
+                              "verl's vanilla loss takes one ratio per token; the quadrant metrics follow it (token)")
     elif abc_keys:
         stray = [f"{POLICY_LOSS_KEY}.{key}={policy_loss[key]}" for key in abc_keys
                  if key != "ratio_level" or policy_loss[key] != "token"]
@@ -813,6 +824,9 @@ def resolved_essentials(config: DictConfig) -> dict[str, Any]:
     else:
         for name in ("clip_ratio_low", "clip_ratio_high", "clip_ratio_c"):
             essentials[f"actor_rollout_ref.actor.{name}"] = actor.get(name)
+        if loss_mode == BASELINE_LOSS:  # the band its quadrant metrics count against (the loss is vanilla's)
+            for name, value in zip(BOUND_FIELDS, resolve_bounds(actor), strict=True):
+                essentials[f"{POLICY_LOSS_KEY}.{name}"] = value
 
     def files(key: str) -> Any:
         value = OmegaConf.select(config, key)

@@ -37,8 +37,10 @@ import math
 import os
 import socket
 import statistics
+import sys
 import time
 import traceback
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -194,9 +196,11 @@ def run_engine(s, device, model_dir, result):
     import abc_grpo_verl.algos  # noqa: F401  (the plugin's registration, also where entry points are disabled)
 
     if device == "cpu":
-        import cpu_platform
-
-        cpu_platform.register()
+        # the CPU platform of the end-to-end run's glue (e2e/cpu_glue), from its source folder: it registers itself
+        # through verl's PlatformRegistry when VERL_PLATFORM=cpu; VERL_ENGINE_DEVICE picks the FSDP engine's class
+        os.environ.update(VERL_PLATFORM="cpu", VERL_ENGINE_DEVICE="cuda")
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "cpu_glue"))
+        import abc_grpo_e2e_cpu.verl_cpu  # noqa: F401
         # verl would create a cpu:gloo + nccl process group; this torch has no NCCL to offer on a CPU-only machine
         torch.distributed.init_process_group(backend="gloo")
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_advantage

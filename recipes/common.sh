@@ -78,9 +78,14 @@ launch() {
       )
       ;;
     vanilla)
-      # the launcher's alias of actor_rollout_ref.actor.policy_loss.loss_mode
+      # the launcher's alias of actor_rollout_ref.actor.policy_loss.loss_mode. abc_grpo_vanilla is verl's vanilla
+      # loss unchanged, plus Q1..Q4 metrics against the ABC run's band (the CLIP_* knobs of the abc recipes)
       loss_overrides=(
-        algorithm.policy_loss=vanilla
+        algorithm.policy_loss=abc_grpo_vanilla
+        actor_rollout_ref.actor.policy_loss.clip_pos_high="${CLIP_POS_HIGH:-0.2}"
+        actor_rollout_ref.actor.policy_loss.clip_pos_low="${CLIP_POS_LOW:-0.2}"
+        actor_rollout_ref.actor.policy_loss.clip_neg_high="${CLIP_NEG_HIGH:-0.2}"
+        actor_rollout_ref.actor.policy_loss.clip_neg_low="${CLIP_NEG_LOW:-0.2}"
         algorithm.adv_estimator=grpo
         actor_rollout_ref.actor.clip_ratio_low="${CLIP_RATIO_LOW}"
         actor_rollout_ref.actor.clip_ratio_high="${CLIP_RATIO_HIGH}"

@@ -42,6 +42,10 @@ KEYS = (
     "completions/mean_length",
     "completions/clipped_ratio",
     "num_tokens",
+    "learning_rate",
+    # groups whose responses all got the same reward (no gradient), and the vLLM-vs-trainer log-prob gap
+    "frac_reward_zero_std",
+    "sampling/sampling_logp_difference/mean",
     # TRL's sign-conditional statistics: in the GRPO runs, Q1 and Q3
     "clip_ratio/high_mean",
     "clip_ratio/low_mean",

@@ -1,0 +1,223 @@
+"""The report on what a careful user feeds it: bad logs (one-line errors naming the file), a diverged run, the
+baselines' reporting band, the columns TRL and verl log beyond the quadrants, verdicts for single runs, and overlays
+of runs that differ in scale, length or model size. Expected numbers are computed here from the inputs."""
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from abc_grpo_verl import report, report_stats
+from abc_grpo_verl.report import ENTROPY, PPO_STYLE, QUADRANTS, load_run_argument, main, per_seed, reference_runs
+from abc_grpo_verl.report_checks import model_size, overlay_warnings
+
+RAW_LOGS = Path(__file__).resolve().parents[1].parent / "shared" / "paper-logs"
+
+
+def write_verl(path, rows):
+    path.write_text("".join(json.dumps({"step": step, "data": data}) + "\n" for step, data in rows))
+    return path
+
+
+def run_report(args, tmp_path, capsys):
+    code = main([*map(str, args), "--output-dir", str(tmp_path / "out")])
+    return code, capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Bad logs: one line naming the file and the problem
+
+
+@pytest.mark.parametrize("data, message", [
+    ({}, "no metric the report draws in its 3 records (every record's data is empty)"),
+    ({"actor/entropy": True, "done": False}, "no metric the report draws in its 3 records (its values are only JSON "
+                                             "booleans)"),
+    ({"actor/entropy": 1e308}, "step 1: actor/entropy = 1e+308 is beyond ±1e+100"),
+    ({"actor/entropy": -1e308}, "step 1: actor/entropy = -1e+308 is beyond ±1e+100"),
+    ({"actor/entropy": "1.0"}, "step 1: actor/entropy is the string '1.0', not a number"),
+])
+def test_a_bad_verl_log_is_one_line_naming_the_file(tmp_path, capsys, data, message):
+    path = write_verl(tmp_path / "log.jsonl", [(step, data) for step in (1, 2, 3)])
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {path}")
+    assert message in err
+
+
+def test_an_output_dir_that_is_a_file_or_cannot_be_made(tmp_path, capsys):
+    log = write_verl(tmp_path / "log.jsonl", [(1, {ENTROPY: 0.5}), (2, {ENTROPY: 0.4})])
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    for out, message in ((blocker, "is a file, not a folder"), (blocker / "below", "cannot create it")):
+        assert main([str(log), "--output-dir", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --output-dir {out}: {message}" + err[len(f"error: --output-dir {out}: {message}"):]
+        assert err.count("\n") == 1
+
+
+def test_a_diverged_run_says_nan_from_its_step_and_shows_no_stale_final(tmp_path, capsys):
+    rows = [(step, {ENTROPY: 0.5 - 0.01 * step}) for step in range(1, 11)]
+    rows += [(step, {ENTROPY: math.nan}) for step in range(11, 16)]
+    path = write_verl(tmp_path / "log.jsonl", rows)
+    code, _ = run_report([path], tmp_path, capsys)
+    assert code == 0
+    summary = (tmp_path / "out" / "dynamics.md").read_text()
+    assert "| entropy, final step | NaN from step 11 |" in summary
+    assert "| entropy, last rollout | NaN from step 11 |" in summary
+    assert "| entropy, last 10% | NaN from step 11 |" in summary
+    assert "0.4 |" not in summary  # step 10's value, 0.5 - 0.1, is nowhere shown as where the run ended
+    assert "log: entropy is NaN from step 11" in summary
+    # the mean over the finite steps stays: (0.49 + 0.40) / 2
+    assert "| entropy, mean over steps | 0.445 |" in summary
+
+
+def test_a_transient_nan_is_counted_not_hidden(tmp_path):
+    path = write_verl(tmp_path / "log.jsonl", [(1, {ENTROPY: 0.5}), (2, {ENTROPY: math.inf}), (3, {ENTROPY: 0.3})])
+    (run,) = load_run_argument(str(path))
+    assert run.nonfinite == {ENTROPY: (None, 1)}
+    assert run.seeds[0][ENTROPY].y.tolist() == [0.5, 0.3]
+    assert "NaN/inf at 1 step(s)" in report.nonfinite_notes([run])[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Baselines: quadrant metrics against a reporting band, named in the figure and the summary
+
+
+def test_report_band_keys_are_the_baseline_losses():
+    from abc_grpo_verl.baseline import BAND_METRICS
+
+    assert report.REPORT_BAND == BAND_METRICS
+
+
+def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys):
+    band = dict(zip(report.REPORT_BAND, (0.2, 0.2, math.inf, 0.2), strict=True))
+    rows = [(step, {ENTROPY: 0.4, "actor/pg_clipfrac": 0.003, **band, "actor/abc_valid_tokens": 1000.0,
+                    **{f"actor/abc_clip_tokens_q{q}": float(q * step) for q in range(1, 5)},
+                    **{f"actor/abc_clipfrac_q{q}": q * step / 1000 for q in range(1, 5)}}) for step in (1, 2)]
+    path = write_verl(tmp_path / "grpo.jsonl", rows)
+    (run,) = load_run_argument(f"grpo={path}")
+    assert run.band == (0.2, 0.2, math.inf, 0.2)  # verl's file logger writes inf as Infinity: read back as inf
+    # Q4 pooled: (4 + 8) / 2000
+    assert per_seed(run, QUADRANTS[3], "mean", 0, 2)[0] == pytest.approx(0.006)
+    assert "ε1..ε4 = 0.2, 0.2, inf, 0.2 (reporting band; the loss: verl's vanilla)" in report.band_note(run)
+    assert run_report([f"grpo={path}"], tmp_path, capsys)[0] == 0
+    assert "| grpo |" in (tmp_path / "out" / "dynamics.md").read_text()
+    assert "ε1..ε4 = 0.2, 0.2, inf, 0.2" in (tmp_path / "out" / "dynamics.md").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The columns beyond the quadrants, and the last rollout beside the final step
+
+
+def raw(name):
+    with gzip.open(RAW_LOGS / f"{name}.trainer_state.json.gz", "rt") as f:
+        return json.load(f)["log_history"]
+
+
+@pytest.mark.skipif(not RAW_LOGS.is_dir(), reason="needs ../shared/paper-logs (the authors' raw logs)")
+def test_dropped_columns_and_last_rollout_agree_with_the_raw_logs():
+    abc, grpo = reference_runs("paper-4b")
+    raw_abc, raw_grpo = raw("Qwen3-4B-Base-abc-grpo"), raw("Qwen3-4B-Base-grpo")
+    for run, history in ((abc, raw_abc), (grpo, raw_grpo)):
+        for ours, theirs in ((report.ZERO_STD, "frac_reward_zero_std"),
+                             (report.LOGP_GAP, "sampling/sampling_logp_difference/mean"), (report.LR, "learning_rate")):
+            values = [e[theirs] for e in history if theirs in e]
+            assert per_seed(run, ours, "mean", *report.own_span(run, ours))[0] == pytest.approx(np.mean(values),
+                                                                                                  rel=1e-5)
+        # the learning rate at the final optimizer step has decayed to about 0
+        assert per_seed(run, report.LR, "final", *report.own_span(run, report.LR))[0] < 1e-11
+    # the last rollout: the last 4 optimizer steps' entropies (4 per rollout), their mean in each run
+    last = [np.mean([e["entropy"] for e in h if "entropy" in e][-4:]) for h in (raw_abc, raw_grpo)]
+    assert "11.09x over the last rollout" in report.entropy_ratios(abc, grpo)
+    assert round(last[0] / last[1], 2) == 11.09
+    # the gap is about twice GRPO's under ABC
+    gap = [per_seed(r, report.LOGP_GAP, "mean", *report.own_span(r, report.LOGP_GAP))[0] for r in (abc, grpo)]
+    assert 1.7 < gap[0] / gap[1] < 2.3
+
+
+def test_verls_equivalents_are_read_from_a_verl_log(tmp_path):
+    rows = [(step, {ENTROPY: 0.4, "actor/lr": 1e-6 / step, "training/rollout_probs_diff_mean": 0.01 * step,
+                    "rollout_corr/log_ppl_abs_diff": 0.02}) for step in (1, 2)]
+    (run,) = load_run_argument(str(write_verl(tmp_path / "log.jsonl", rows)))
+    assert run.seeds[0][report.LR].y.tolist() == [1e-6, 5e-7]
+    assert run.seeds[0][report.VERL_PROBS_GAP].y.tolist() == [0.01, 0.02]
+    assert run.seeds[0][report.VERL_LOG_PPL_GAP].y.tolist() == [0.02, 0.02]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Verdicts for single runs: a step-paired block bootstrap
+
+
+def test_the_1_7b_q1_plus_q3_difference_is_a_yes():
+    abc, grpo = reference_runs("paper-1.7b")
+    row = report.difference_row(abc, grpo, PPO_STYLE, "mean")
+    assert "| 0.0817% | 0.0581% |" in row and "**yes**: 95% block-bootstrap CI" in row
+
+
+def sums(values):
+    return {step: (float(v), 1.0) for step, v in enumerate(values, start=1)}
+
+
+def test_block_length_follows_the_autocorrelation():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=400)
+    assert report_stats.block_length(noise) == math.ceil(400 ** (1 / 3))  # white noise: the minimum block
+    walk = np.cumsum(noise)  # a random walk stays correlated over long lags
+    assert report_stats.block_length(walk) > 40
+
+
+def test_bootstrap_yes_for_a_shift_no_for_noise_and_no_verdict_when_short():
+    rng = np.random.default_rng(2)
+    trend = np.linspace(0, 1, 200)
+    a, b = trend + rng.normal(0, 0.05, 200), trend + rng.normal(0, 0.05, 200)
+    assert not report_stats.paired_block_bootstrap(sums(a), sums(b)).differs
+    shifted = report_stats.paired_block_bootstrap(sums(a + 0.05), sums(b))
+    assert shifted.differs and shifted.low > 0
+    short = report_stats.paired_block_bootstrap(sums(a[:5]), sums(b[:5]))
+    assert short.steps == 5 and not short.judged
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-1, 1), min_size=12, max_size=60), st.lists(st.floats(-1, 1), min_size=12, max_size=60),
+       st.floats(-5, 5))
+def test_bootstrap_is_antisymmetric_and_blind_to_a_common_offset(xs, ys, offset):
+    n = min(len(xs), len(ys))
+    a, b = np.array(xs[:n]), np.array(ys[:n])
+    forward = report_stats.paired_block_bootstrap(sums(a), sums(b))
+    backward = report_stats.paired_block_bootstrap(sums(b), sums(a))
+    assert forward.difference == pytest.approx(-backward.difference, abs=1e-12)
+    if forward.judged:
+        assert forward.low == pytest.approx(-backward.high, abs=1e-9)
+        moved = report_stats.paired_block_bootstrap(sums(a + offset), sums(b + offset))
+        assert moved.low == pytest.approx(forward.low, abs=1e-9) and moved.high == pytest.approx(forward.high, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Overlays
+
+
+def test_panels_whose_runs_differ_tenfold_are_log_scaled_and_said(tmp_path, capsys):
+    small = write_verl(tmp_path / "small.jsonl", [(s, {ENTROPY: 0.4, "actor/grad_norm": 0.03}) for s in range(1, 9)])
+    large = write_verl(tmp_path / "large.jsonl", [(s, {ENTROPY: 0.5, "actor/grad_norm": 5.0}) for s in range(1, 9)])
+    code, err = run_report([f"a={small}", f"b={large}"], tmp_path, capsys)
+    assert code == 0
+    summary = (tmp_path / "out" / "dynamics.md").read_text()
+    # 5 / 0.03 = 167x on the grad-norm panel; entropy 0.5 / 0.4 stays linear
+    assert "panel 'grad norm': the runs' scales differ by more than 10x (a ~0.03, b ~5)" in summary
+    assert "panel 'entropy'" not in summary
+
+
+def test_runs_of_very_different_length_or_size_are_warned_about(tmp_path, capsys):
+    demo = write_verl(tmp_path / "qwen3_8b_run.jsonl", [(s, {ENTROPY: 0.4}) for s in range(1, 61)])
+    code, err = run_report([demo, "--reference", "paper-4b"], tmp_path, capsys)
+    assert code == 0
+    assert "runs of very different length overlaid (qwen3_8b_run ends at step 60, paper 4B ABC-GRPO ends at step " \
+           "335" in err
+    assert "runs of different model sizes overlaid (8B: qwen3_8b_run; 4B: paper 4B ABC-GRPO, paper 4B GRPO" in err
+    assert "runs of very different length" in (tmp_path / "out" / "dynamics.md").read_text()
+    assert model_size("Qwen3-1.7B-Base") == 1.7 and model_size("demo: abc_grpo") is None
+    assert overlay_warnings(reference_runs("paper-4b")) == []
