@@ -64,23 +64,10 @@ from typing import Any
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from math_verify.errors import TimeoutException
 
+from abc_grpo_verl.answers import exact_repeating_decimals, extract_final_answer
+
 logger = logging.getLogger(__name__)
 
-# `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
-BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# TeX's brace-less argument, `\boxed 5` (`$\boxed 5$`): the box holds the one token after the space, as verl's
-# math_dapo scorer reads it; a sentence's full stop after it is not part of the answer.
-BARE_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]+([^\s{$][^\s$]*?)[.,;:]?(?=[\s$]|$)")
-# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands separated by commas or (SI style)
-# spaces, and decimals, and a dollar sign before it ("#### $18", plain or escaped), as models write amounts of money.
-GSM8K_ANSWER = re.compile(
-    r"####\s*(?:\\?\$\s*)?([-+]?(?:[0-9]{1,3}(?:[ \u2009\u202f][0-9]{3})+(?![0-9])|[0-9][0-9,]*)(?:\.[0-9]+)?)")
-GSM8K_SEPARATORS = str.maketrans("", "", ", \u2009\u202f")
-# Full-width forms (U+FF01..U+FF5E, "５", "＋") are ASCII to a reader; only they are mapped (not NFKC, which would
-# also turn x² into x2).
-FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-# A repeating decimal, 0.1\overline{6}: math-verify reads it as 0.1 times a bar, so it is graded as its exact fraction.
-REPEATING_DECIMAL = re.compile(r"([-+]?)([0-9]*)\.([0-9]*)\\overline\{([0-9]+)\}")
 # Per parse/verify call, in a worker's main thread (math-verify's own default).
 MATH_VERIFY_TIMEOUT_S = 5
 # Answers longer than this are graded wrong without parsing. Real final answers are far shorter; a long one could
@@ -137,63 +124,6 @@ MIN_WORKER_MEMORY_MB = 128
 NULL_SPELLINGS = frozenset({"none", "null", "nan"})
 
 
-def is_gsm8k_source(data_source: str | None) -> bool:
-    """Whether `data_source` names GSM8K (``openai/gsm8k`` or any source containing "gsm8k")."""
-    return data_source is not None and "gsm8k" in data_source.lower()
-
-
-def last_boxed_content(text: str) -> str | None:
-    """The contents of the last ``\\boxed{...}`` / ``\\fbox{...}`` in `text`, braces matched.
-
-    Escaped braces (``\\{``, ``\\}``) are content, not grouping. None when there is no box, or when the last box is
-    never closed (a response cut off by the length limit has no final answer, whatever it boxed earlier).
-    """
-    openings = list(BOX_OPENING.finditer(text))
-    bare = next(reversed(list(BARE_BOX.finditer(text))), None)
-    if bare is not None and (not openings or bare.start() > openings[-1].start()):
-        return bare.group(1)
-    if not openings:
-        return None
-    start = openings[-1].end()
-    depth = 1
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2  # skip the escaped character, which may be a brace
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:index]
-        index += 1
-    return None
-
-
-def extract_final_answer(solution_str: str, data_source: str | None = None) -> str | None:
-    """The final answer of a response: its last boxed expression, or for GSM8K sources its last ``#### <number>``.
-
-    Args:
-        solution_str: the decoded response.
-        data_source: the row's ``data_source``; GSM8K sources also accept the dataset's ``####`` format.
-
-    Returns:
-        The answer text with surrounding whitespace removed (thousands commas removed from a ``####`` number),
-        or None when the response has no (non-empty) final answer.
-    """
-    boxed = last_boxed_content(solution_str)
-    if boxed is not None and boxed.strip():
-        return boxed.strip().translate(FULL_WIDTH)
-    if is_gsm8k_source(data_source):
-        text = solution_str if solution_str.isascii() else solution_str.translate(FULL_WIDTH)
-        numbers_found = GSM8K_ANSWER.findall(text)
-        if numbers_found:
-            return numbers_found[-1].translate(GSM8K_SEPARATORS).removeprefix("+")
-    return None
-
-
 def ground_truth_problem(value: Any) -> str | None:
     """Why `value` cannot be a ground truth, or None when it can.
 
@@ -226,27 +156,13 @@ def grade_answer(answer: str | None, ground_truth: str) -> bool:
     """
     if answer is None or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
         return False
-    answer, ground_truth = _exact_repeating_decimals(answer), _exact_repeating_decimals(ground_truth)
+    answer, ground_truth = exact_repeating_decimals(answer), exact_repeating_decimals(ground_truth)
     cost = max(grading_cost(answer), grading_cost(ground_truth))
     if cost is GradingCost.REFUSED:
         logger.debug("answer %.200r or ground truth %.200r is past the grading budget; compared as text",
                      answer, ground_truth)
         return _without_whitespace(answer) == _without_whitespace(ground_truth)
     return _workers().grade(answer, ground_truth, costly=cost is GradingCost.COSTLY)
-
-
-def _exact_repeating_decimals(text: str) -> str:
-    """`text` with each repeating decimal (``0.\\overline{3}``, ``-1.2\\overline{45}``) as its exact fraction."""
-    if "\\overline" not in text:
-        return text
-
-    def fraction(match: re.Match) -> str:
-        sign, whole, fixed, repeating = match.groups()
-        value = int(whole or 0) + (Fraction(int(fixed or 0)) + Fraction(int(repeating), 10 ** len(repeating) - 1)) / (
-            10 ** len(fixed))
-        return f"{'-' if sign == '-' else ''}\\frac{{{value.numerator}}}{{{value.denominator}}}"
-
-    return REPEATING_DECIMAL.sub(fraction, text)
 
 
 def _without_whitespace(text: str) -> str:
