@@ -29,8 +29,8 @@ BARE_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]+([^\s{$][^\s$]*?)[.,;:]?(?=[\s$]|$
 GSM8K_ANSWER = re.compile(
     r"####\s*(?:\\?\$\s*)?([-+]?(?:[0-9]{1,3}(?:[ \u2009\u202f][0-9]{3})+(?![0-9])|[0-9][0-9,]*)(?:\.[0-9]+)?)")
 GSM8K_SEPARATORS = str.maketrans("", "", ", \u2009\u202f")
-# Full-width forms (U+FF01..U+FF5E, "５", "＋") are ASCII to a reader; only they are mapped (not NFKC, which would
-# also turn x² into x2).
+# Full-width forms (U+FF01..U+FF5E, "５", "＋") are ASCII to a reader, and the ideographic space (U+3000) a space;
+# only they are mapped (not NFKC, which would also turn x² into x2).
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # A repeating decimal, 0.1\overline{6}: math-verify reads it as 0.1 times a bar, so it is graded as its exact fraction.
 REPEATING_DECIMAL = re.compile(r"([-+]?)([0-9]*)\.([0-9]*)\\overline\{([0-9]+)\}")
@@ -84,13 +84,23 @@ def extract_final_answer(solution_str: str, data_source: str | None = None) -> s
     """
     boxed = last_boxed_content(solution_str)
     if boxed is not None and boxed.strip():
-        return boxed.strip().translate(FULL_WIDTH)
+        return boxed.strip()  # as written: grading maps full-width forms on both sides
     if is_gsm8k_source(data_source):
+        # the pattern reads ASCII digits: a full-width number (#### ４２) is found in the mapped text
         text = solution_str if solution_str.isascii() else solution_str.translate(FULL_WIDTH)
         numbers_found = GSM8K_ANSWER.findall(text)
         if numbers_found:
             return numbers_found[-1].translate(GSM8K_SEPARATORS).removeprefix("+")
     return None
+
+
+def for_grading(text: str) -> str:
+    """`text` as math-verify should read it: full-width forms as ASCII, repeating decimals as exact fractions.
+
+    Applied to the answer and the ground truth alike, so that a full-width ground truth ("５", "（1,2）") still
+    equals what it equalled as written.
+    """
+    return exact_repeating_decimals(text if text.isascii() else text.translate(FULL_WIDTH))
 
 
 def exact_repeating_decimals(text: str) -> str:

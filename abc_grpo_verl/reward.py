@@ -64,7 +64,7 @@ from typing import Any
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from math_verify.errors import TimeoutException
 
-from abc_grpo_verl.answers import exact_repeating_decimals, extract_final_answer
+from abc_grpo_verl.answers import extract_final_answer, for_grading
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def grade_answer(answer: str | None, ground_truth: str) -> bool:
     """
     if answer is None or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
         return False
-    answer, ground_truth = exact_repeating_decimals(answer), exact_repeating_decimals(ground_truth)
+    answer, ground_truth = for_grading(answer), for_grading(ground_truth)
     cost = max(grading_cost(answer), grading_cost(ground_truth))
     if cost is GradingCost.REFUSED:
         logger.debug("answer %.200r or ground truth %.200r is past the grading budget; compared as text",

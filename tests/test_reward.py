@@ -70,9 +70,9 @@ EXTRACTION = [
     ("\\boxed{3}, no: \\boxed 7", MATH, "7"),
     ("\\boxed 7, no: \\boxed{3}", MATH, "3"),
     ("\\boxed 7, then cut off: \\boxed{3", MATH, None),
-    # full-width forms are their ASCII letters (a reader sees 5); only those: x² stays x²
-    ("\\boxed{５}", MATH, "5"),
-    ("\\boxed{－１２}", MATH, "-12"),
+    # a boxed answer is kept as written (grading maps full-width forms on both sides); a GSM8K number is read in
+    # the mapped text
+    ("\\boxed{５}", MATH, "５"),
     ("\\boxed{x²}", MATH, "x²"),
     ("#### ４２", GSM8K, "42"),
     # GSM8K: an explicit plus sign, thousands separated by spaces (SI style, also thin spaces) only in groups of 3
@@ -115,6 +115,17 @@ GRADING = [
     ("-1.2\\overline{45}", "-\\frac{137}{110}", True),
     ("0.\\overline{3}", "\\frac{1}{4}", False),
     ("0.\\overline{9}", "1", True),
+    # full-width forms are their ASCII letters (a reader sees 5), on either side; only those: x² is not x2
+    ("５", "5", True),
+    ("－１２", "-12", True),
+    ("12", "１２", True),
+    ("x²", "x2", False),
+    # a full-width ground truth equals its own text, as it did before any mapping
+    ("５", "５", True),
+    ("（1,2）", "（1,2）", True),
+    ("５个", "５个", True),
+    ("(1,2)", "（1,2）", True),
+    ("５\u3000个", "5 个", True),
 ]
 
 
@@ -154,6 +165,14 @@ def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(argument, value
     arguments = {"data_source": MATH, "solution_str": "\\boxed{1}", "ground_truth": "1", argument: value}
     with pytest.raises(TypeError, match=rf"compute_score: {argument} must be a str.*, got a {kind} "):
         compute_score(**arguments)
+
+
+@pytest.mark.parametrize(("response", "ground_truth"), [("\\boxed{５}", "５"), ("\\boxed{（1,2）}", "（1,2）"),
+                                                       ("\\boxed{５个}", "５个"), ("\\boxed{５}", "5"),
+                                                       ("\\boxed{5}", "５")])
+def test_full_width_forms_are_mapped_on_both_sides(response, ground_truth):
+    """Only the answer was mapped: a full-width ground truth then scored 0.0 against its own text."""
+    assert compute_score(data_source=MATH, solution_str=response, ground_truth=ground_truth)["score"] == 1.0
 
 
 def test_a_data_source_of_none_is_no_source():
