@@ -33,7 +33,9 @@ GSM8K_SEPARATORS = str.maketrans("", "", ", \u2009\u202f")
 # only they are mapped (not NFKC, which would also turn x² into x2).
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # A repeating decimal, 0.1\overline{6}: math-verify reads it as 0.1 times a bar, so it is graded as its exact fraction.
-REPEATING_DECIMAL = re.compile(r"([-+]?)([0-9]*)\.([0-9]*)\\overline\{([0-9]+)\}")
+# Its sign stays in the text (x+0.\overline{3} is a sum); what precedes it must not continue a number or a name
+# (1.2.\overline{3}, AB.\overline{12} are left to math-verify as written).
+REPEATING_DECIMAL = re.compile(r"(?<![0-9A-Za-z.])([0-9]*)\.([0-9]*)\\overline\{([0-9]+)\}")
 
 
 def is_gsm8k_source(data_source: str | None) -> bool:
@@ -109,9 +111,10 @@ def exact_repeating_decimals(text: str) -> str:
         return text
 
     def fraction(match: re.Match) -> str:
-        sign, whole, fixed, repeating = match.groups()
+        whole, fixed, repeating = match.groups()
         value = int(whole or 0) + (Fraction(int(fixed or 0)) + Fraction(int(repeating), 10 ** len(repeating) - 1)) / (
             10 ** len(fixed))
-        return f"{'-' if sign == '-' else ''}\\frac{{{value.numerator}}}{{{value.denominator}}}"
+        # braced, one term whatever precedes it: 2^0.\overline{3} is 2^{1/3}
+        return f"{{\\frac{{{value.numerator}}}{{{value.denominator}}}}}"
 
     return REPEATING_DECIMAL.sub(fraction, text)

@@ -29,6 +29,7 @@ from math_verify.errors import TimeoutException
 from omegaconf import OmegaConf
 
 from abc_grpo_verl import reward
+from abc_grpo_verl.answers import exact_repeating_decimals
 from abc_grpo_verl.evaluation.data import load_benchmark, packaged_benchmarks
 from abc_grpo_verl.reward import compute_score, extract_final_answer, grade_answer
 
@@ -115,6 +116,20 @@ GRADING = [
     ("-1.2\\overline{45}", "-\\frac{137}{110}", True),
     ("0.\\overline{3}", "\\frac{1}{4}", False),
     ("0.\\overline{9}", "1", True),
+    # its sign stays in the text: a sum stays a sum (the sign was taken and dropped, 1/2 + 1/3 graded as 1/6)
+    ("x+0.\\overline{3}", "x+\\frac{1}{3}", True),
+    ("x+0.\\overline{3}", "x-\\frac{1}{3}", False),
+    ("x+0.\\overline{3}", "x\\frac{1}{3}", False),
+    ("\\frac12+0.\\overline{3}", "\\frac{5}{6}", True),
+    ("\\frac{1}{2}+0.\\overline{3}", "\\frac{5}{6}", True),
+    ("\\frac{1}{2}+0.\\overline{3}", "\\frac{1}{6}", False),
+    ("-0.\\overline{3}", "-\\frac{1}{3}", True),
+    ("2^0.\\overline{3}", "2^{1/3}", True),
+    # not a repeating decimal after a number or a name: left as written, equal to none of its misreadings
+    ("1.2.\\overline{3}", "\\frac{7}{3}", False),
+    ("1.2.\\overline{3}", "\\frac{37}{30}", False),
+    ("AB.\\overline{12}", "AB\\frac{4}{33}", False),
+    ("AB.\\overline{12}", "\\frac{4}{33}", False),
     # full-width forms are their ASCII letters (a reader sees 5), on either side; only those: x² is not x2
     ("５", "5", True),
     ("－１２", "-12", True),
@@ -173,6 +188,20 @@ def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(argument, value
 def test_full_width_forms_are_mapped_on_both_sides(response, ground_truth):
     """Only the answer was mapped: a full-width ground truth then scored 0.0 against its own text."""
     assert compute_score(data_source=MATH, solution_str=response, ground_truth=ground_truth)["score"] == 1.0
+
+
+@pytest.mark.parametrize(("text", "rewritten"), [
+    ("0.\\overline{3}", "{\\frac{1}{3}}"),
+    ("-1.2\\overline{45}", "-{\\frac{137}{110}}"),
+    ("x+0.\\overline{3}", "x+{\\frac{1}{3}}"),
+    ("\\frac12+0.\\overline{3}", "\\frac12+{\\frac{1}{3}}"),
+    (".\\overline{6}", "{\\frac{2}{3}}"),
+    ("1.2.\\overline{3}", "1.2.\\overline{3}"),
+    ("AB.\\overline{12}", "AB.\\overline{12}"),
+])
+def test_a_repeating_decimal_becomes_a_braced_fraction_and_keeps_its_sign(text, rewritten):
+    """0.1(6) by hand: 1/10 + 6/90 = 1/6; 1.2(45) = 12/10 + 45/990 = 137/110; only after a boundary."""
+    assert exact_repeating_decimals(text) == rewritten
 
 
 def test_a_data_source_of_none_is_no_source():
