@@ -21,8 +21,9 @@ from fractions import Fraction
 
 # `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
 BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# TeX's brace-less argument, `\boxed 5` (`$\boxed 5$`): the box holds the one token after the space, as verl's
-# math_dapo scorer reads it; a sentence's full stop after it is not part of the answer.
+# TeX's brace-less argument, `\boxed 5` (`$\boxed 5$`), read only in a response without a braced box: the box
+# holds the one token after the space (verl's math_reward.py also accepts the form, reading up to the next `$`); a
+# sentence's full stop after it is not part of the answer.
 BARE_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]+([^\s{$][^\s$]*?)[.,;:]?(?=[\s$]|$)")
 # GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands separated by commas or (SI style)
 # spaces, and decimals, and a dollar sign before it ("#### $18", plain or escaped), as models write amounts of money.
@@ -46,15 +47,14 @@ def is_gsm8k_source(data_source: str | None) -> bool:
 def last_boxed_content(text: str) -> str | None:
     """The contents of the last ``\\boxed{...}`` / ``\\fbox{...}`` in `text`, braces matched.
 
-    Escaped braces (``\\{``, ``\\}``) are content, not grouping. None when there is no box, or when the last box is
-    never closed (a response cut off by the length limit has no final answer, whatever it boxed earlier).
+    Escaped braces (``\\{``, ``\\}``) are content, not grouping. None when the last box is never closed (a response
+    cut off by the length limit has no final answer, whatever it boxed earlier). Without any braced box, the token
+    of the last brace-less ``\\boxed 5`` (a later "\\boxed" in prose does not replace a braced answer), else None.
     """
     openings = list(BOX_OPENING.finditer(text))
-    bare = next(reversed(list(BARE_BOX.finditer(text))), None)
-    if bare is not None and (not openings or bare.start() > openings[-1].start()):
-        return bare.group(1)
     if not openings:
-        return None
+        bare = next(reversed(list(BARE_BOX.finditer(text))), None)
+        return None if bare is None else bare.group(1)
     start = openings[-1].end()
     depth = 1
     index = start

@@ -64,13 +64,18 @@ EXTRACTION = [
     ("#### 7", MATH, None),
     ("#### 7", None, None),
     ("#### 7", "gsm8k_local_copy", "7"),
-    # TeX's brace-less argument: the box holds the one token after the space (verl's math_dapo reads it too)
+    # TeX's brace-less argument: the box holds the one token after the space (verl's math_reward.py reads the form)
     ("\\boxed 5", MATH, "5"),
     ("So $\\boxed 5$.", MATH, "5"),
     ("the answer is \\boxed 12.", MATH, "12"),
-    ("\\boxed{3}, no: \\boxed 7", MATH, "7"),
+    ("\\boxed 7, no: \\boxed 8", MATH, "8"),
+    # read only without a braced box: a braced answer wins over any brace-less form, before or after it (a later
+    # "\\boxed" in prose replaced it)
+    ("\\boxed{3}, no: \\boxed 7", MATH, "3"),
     ("\\boxed 7, no: \\boxed{3}", MATH, "3"),
     ("\\boxed 7, then cut off: \\boxed{3", MATH, None),
+    ("\\boxed{5}. I used \\boxed as asked.", MATH, "5"),
+    ("\\boxed{\\fbox 3}", MATH, "\\fbox 3"),
     # a boxed answer is kept as written (grading maps full-width forms on both sides); a GSM8K number is read in
     # the mapped text
     ("\\boxed{５}", MATH, "５"),
