@@ -885,10 +885,11 @@ def compute_score(
     """
     # verl passes the decoded response and the row's data_source; anything else is a caller's bug, named here
     # rather than deep in a regex
-    for name, value, kinds in (("solution_str", solution_str, str), ("data_source", data_source, str | None)):
+    for name, value, kinds, expected in (
+            ("solution_str", solution_str, str, "a str, the decoded response text"),
+            ("data_source", data_source, str | None, "a str or None, the row's data_source")):
         if not isinstance(value, kinds):
-            raise TypeError(f"compute_score: {name} must be a {'str' if kinds is str else 'str or None'}, got a "
-                            f"{type(value).__name__} ({value!r:.80}); pass the decoded response text")
+            raise TypeError(f"compute_score: {name} must be {expected}; got a {type(value).__name__} ({value!r:.80})")
     predicted = extract_final_answer(solution_str, data_source)
     problem = ground_truth_problem(ground_truth)
     if problem is not None:
