@@ -44,6 +44,10 @@ GRPO_STD_EPSILON = 1e-6
 POSITIVE_LOG_PROB_SLACK = {False: 1e-3, True: 0.5}
 
 _compiled_step = None  # the compiled step, built on first use; False once compiling has failed
+# Positive log-probs are warned about once per process (they come every micro-batch when they come at all); each
+# micro-batch counts them in the metric POSITIVE_LOG_PROBS_METRIC.
+_warned_positive_log_probs = False
+POSITIVE_LOG_PROBS_METRIC = "actor/abc_positive_log_probs"
 
 # `abc_grpo` may already be registered: by a verl release that ships it upstream, or by an earlier import (a reload,
 # a second copy) of this module. The plugin's versions win, since its config subclass and metrics are what the user
@@ -126,18 +130,26 @@ def _step_function(args: tuple) -> Any:
 
 
 def _refuse_impossible_log_probs(name: str, tensor: torch.Tensor, response_mask: torch.Tensor, count: int) -> None:
-    """An error naming the tensor and its first impossible value; +-inf is refused (at the sequence level it would
-    make the sequence's loss NaN), a finite value above 0 only warned about, as the loss stays what it would be."""
-    positions = impossible_log_probs(tensor, response_mask).nonzero()
-    row, column = positions[0].tolist()
-    value = tensor[row, column].item()
-    where = f"{count} valid position(s) of {name}, the first at [{row}, {column}] = {value!r}"
-    if torch.isinf(tensor[positions[:, 0], positions[:, 1]]).any():
-        raise ValueError(f"{where}: a log-probability must be finite at a valid (response_mask) position and <= 0; "
-                         "+-inf there is a bug upstream (the token was sampled, so its probability was > 0)")
-    logger.warning("abc_grpo loss: %s > 0: a log-probability is <= 0 (up to %g of rounding); this is not one, and "
-                   "the ratio it gives is meaningless", where, POSITIVE_LOG_PROB_SLACK[tensor.dtype in
-                                                                                       (torch.float16, torch.bfloat16)])
+    """+-inf at a valid position is an error naming the first infinite one (at the sequence level it would make the
+    sequence's loss NaN); finite values above 0 are warned about once per process, naming the first, as the loss
+    stays what it would be."""
+    valid = response_mask.bool()
+    infinite = (valid & torch.isinf(tensor)).nonzero()
+    if len(infinite):
+        row, column = infinite[0].tolist()
+        raise ValueError(f"{len(infinite)} valid position(s) of {name} are infinite, the first at [{row}, {column}] = "
+                         f"{tensor[row, column].item()!r}: a log-probability must be finite at a valid (response_mask) "
+                         "position and <= 0; +-inf there is a bug upstream (the token was sampled, so its probability "
+                         "was > 0)")
+    global _warned_positive_log_probs
+    if _warned_positive_log_probs:
+        return
+    _warned_positive_log_probs = True
+    row, column = impossible_log_probs(tensor, response_mask).nonzero()[0].tolist()
+    logger.warning("abc_grpo loss: %d valid position(s) of %s, the first at [%d, %d] = %r > 0: a log-probability is "
+                   "<= 0 (up to %g of rounding); this is not one, and the ratio it gives is meaningless. Warned once; "
+                   "%s counts them in every micro-batch", count, name, row, column, tensor[row, column].item(),
+                   POSITIVE_LOG_PROB_SLACK[tensor.dtype in (torch.float16, torch.bfloat16)], POSITIVE_LOG_PROBS_METRIC)
 
 
 def _check_global_counts(global_batch_info: dict, valid: float) -> None:
@@ -200,7 +212,8 @@ def compute_policy_loss_abc_grpo(
             ``actor/ppo_kl`` mean of log pi_old - log pi; ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above
             1+eps3, closest to vanilla's dual-clip metric of that name); ``actor/abc_clipfrac_q1`` .. ``_q4`` each
             quadrant's share; ``actor/abc_clip_tokens_q1`` .. ``_q4`` and ``actor/abc_valid_tokens`` the raw counts,
-            whose averages divide into the exact token-pooled shares.
+            whose averages divide into the exact token-pooled shares; ``actor/abc_positive_log_probs`` the
+            values above 0 (beyond rounding) at valid positions of log_prob and old_log_prob, warned about once.
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
@@ -251,6 +264,7 @@ def compute_policy_loss_abc_grpo(
         **{f"actor/abc_clipfrac_{q}": share(count) for q, count in zip(QUADRANTS, counts, strict=True)},
         **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
         "actor/abc_valid_tokens": valid,
+        POSITIVE_LOG_PROBS_METRIC: bad_log_prob + bad_old_log_prob,  # any infinite one was refused above
     }
 
 

@@ -194,6 +194,7 @@ def test_metric_values_are_python_floats_collected_in_one_transfer(monkeypatch):
     assert all(type(v) is float for v in metrics.values())
     quadrants = ("q1", "q2", "q3", "q4")
     assert set(metrics) == {"actor/pg_clipfrac", "actor/ppo_kl", "actor/pg_clipfrac_lower", "actor/abc_valid_tokens",
+                            "actor/abc_positive_log_probs",
                             *(f"actor/abc_clipfrac_{q}" for q in quadrants),
                             *(f"actor/abc_clip_tokens_{q}" for q in quadrants)}
 

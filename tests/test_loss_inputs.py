@@ -12,6 +12,7 @@ import torch
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import compute_policy_loss_vanilla
 
+from abc_grpo_verl import algos
 from abc_grpo_verl.algos import compute_policy_loss_abc_grpo
 from tests.support import make_actor_config, random_batch, reference_token_terms
 
@@ -174,25 +175,52 @@ def test_an_infinite_log_prob_at_a_valid_position_is_an_error_at_both_ratio_leve
     sequence NaN; no distribution gives a sampled token that log-prob, so both levels refuse it, naming where."""
     tensors = {"log_prob": torch.full((2, 3), -1.0), "old_log_prob": torch.full((2, 3), -1.0)}
     tensors[name][1, 2] = value
-    with pytest.raises(ValueError, match=rf"1 valid position\(s\) of {name}, the first at \[1, 2\] = -?inf: "
-                                         r"a log-probability must be finite"):
+    with pytest.raises(ValueError, match=rf"1 valid position\(s\) of {name} are infinite, the first at \[1, 2\] = "
+                                         r"-?inf: a log-probability must be finite"):
         _call(**tensors, config=make_actor_config(ratio_level=ratio_level))
+
+
+def test_an_infinite_log_prob_after_a_positive_one_is_named_not_the_positive_one():
+    """The error named the first impossible value, +5 at [0, 0], while refusing the inf at [1, 1]."""
+    log_prob = torch.tensor([[5.0, -1.0], [-1.0, math.inf]])
+    with pytest.raises(ValueError, match=re.escape("1 valid position(s) of log_prob are infinite, the first at "
+                                                   "[1, 1] = inf: ")):
+        _call(log_prob, torch.full((2, 2), -1.0))
 
 
 @pytest.mark.parametrize("value", [5.0, 1e30])
 @pytest.mark.parametrize("name", ["log_prob", "old_log_prob"])
-def test_a_positive_log_prob_gives_verls_loss_with_a_warning_naming_it(name, value, caplog):
+def test_a_positive_log_prob_gives_verls_loss_with_a_warning_naming_it(name, value, caplog, monkeypatch):
     """+5 or 1e30 is a probability above 1: the loss stays the formula's on those numbers (the ratio clamped at
     exp(+-20), as verl's vanilla does), and a warning names the tensor, the count and the first value (it was
     silent)."""
     tensors = {"log_prob": torch.full((2, 3), -1.0, dtype=torch.float64),
                "old_log_prob": torch.full((2, 3), -1.0, dtype=torch.float64)}
     tensors[name][0, 1] = value
+    monkeypatch.setattr(algos, "_warned_positive_log_probs", False)
     with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
-        loss, _ = _call(**tensors)
+        loss, metrics = _call(**tensors)
     # A = 1 everywhere: the 5 inside tokens give -1 each, the odd one -(1 + 0.2) above the band, -(1 - 0.2) below
     assert loss.item() == pytest.approx(-(5 + (1.2 if name == "log_prob" else 0.8)) / 6)
     assert f"1 valid position(s) of {name}, the first at [0, 1] = {value!r} > 0" in caplog.text
+    assert metrics["actor/abc_positive_log_probs"] == 1
+
+
+def test_positive_log_probs_are_warned_about_once_and_counted_in_every_micro_batch(monkeypatch, caplog):
+    """They come every micro-batch when they come at all: the warning repeated each time. Now: one warning per
+    process, and the metric counts them (2 + 1 here, 1 in the next call) in every call."""
+    monkeypatch.setattr(algos, "_warned_positive_log_probs", False)
+    log_prob = torch.tensor([[5.0, -1.0, 0.5], [-1.0, -1.0, -1.0]])
+    old_log_prob = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 2.0, -1.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        _, first = _call(log_prob, old_log_prob, mask=mask)
+        _, second = _call(torch.tensor([[-1.0, 3.0]]), torch.tensor([[-1.0, -1.0]]))
+        _, clean = _call(torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.0, -1.0]]))
+    assert (first["actor/abc_positive_log_probs"], second["actor/abc_positive_log_probs"]) == (3, 1)
+    assert clean["actor/abc_positive_log_probs"] == 0
+    assert caplog.text.count("> 0: a log-probability is <= 0") == 1
+    assert "2 valid position(s) of log_prob, the first at [0, 0] = 5.0 > 0" in caplog.text
 
 
 def test_a_log_prob_rounded_just_above_zero_is_accepted_silently(caplog):
