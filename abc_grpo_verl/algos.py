@@ -153,15 +153,18 @@ def _refuse_impossible_log_probs(name: str, tensor: torch.Tensor, response_mask:
 
 
 def _check_global_counts(global_batch_info: dict, valid: float) -> None:
-    """verl's agg_loss divides by the global counts when they are given: a count of 0 (or less) while this
-    micro-batch holds valid tokens would give an infinite loss and gradient, or a sign-flipped one."""
+    """verl's agg_loss divides by the global counts when they are given and multiplies by dp_size: a count of 0 (or
+    less) while this micro-batch holds valid tokens would give an infinite loss and gradient, or a sign-flipped one;
+    a dp_size of 0 a loss of 0, so no gradient at all."""
     if not valid:
         return
-    for key in ("batch_num_tokens", "global_batch_size"):
+    for key, role in (("batch_num_tokens", "the global count agg_loss divides by"),
+                      ("global_batch_size", "the global count agg_loss divides by"),
+                      ("dp_size", "the data-parallel size agg_loss multiplies by")):
         count = global_batch_info.get(key)
         if count is not None and float(count) <= 0:
             raise ValueError(f"global_batch_info[{key!r}]={count!r} is invalid while this micro-batch holds "
-                             f"{int(valid)} valid tokens: the global count agg_loss divides by must be >= 1")
+                             f"{int(valid)} valid tokens: {role} must be >= 1")
 
 
 def _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights) -> None:

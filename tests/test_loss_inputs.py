@@ -253,6 +253,17 @@ def test_a_global_count_below_one_with_valid_tokens_is_an_error(mode, key, count
         _call(torch.full((2, 8), -1.0), torch.full((2, 8), -1.0), mask=mask, config=config, mode=mode)
 
 
+@pytest.mark.parametrize("dp_size", [0, -2])
+def test_a_dp_size_below_one_with_valid_tokens_is_an_error(dp_size):
+    """agg_loss multiplies the loss by dp_size: 0 made the loss 0 and trained nothing, with no word."""
+    config = make_actor_config()
+    config.global_batch_info.update({"dp_size": dp_size, "batch_num_tokens": 6, "global_batch_size": 2})
+    with pytest.raises(ValueError, match=re.escape(f"global_batch_info['dp_size']={dp_size} is invalid while this "
+                                                   "micro-batch holds 6 valid tokens: the data-parallel size "
+                                                   "agg_loss multiplies by must be >= 1")):
+        _call(torch.full((2, 3), -1.0), torch.full((2, 3), -1.0), config=config)
+
+
 def test_an_all_masked_micro_batch_without_global_counts_gives_verls_nan():
     """verl's agg_loss divides by the local count when no global one is given: 0/0 for a micro-batch of padding
     only, for vanilla as for abc_grpo. Kept as verl's (its trainer always passes the global counts); documented."""
