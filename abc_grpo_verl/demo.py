@@ -610,26 +610,28 @@ def write_dynamics(path: Path, records: list[dict], metrics_path: Path) -> None:
 # Entry point.
 
 
-# Written once every method of every seed has trained: a folder with metrics.jsonl and without these was stopped.
-FINISHED_OUTPUTS = ("summary.md", "dynamics.png")
+# The outputs and the names they are written under until the run has finished: a rerun into a finished folder
+# leaves that run's files intact until it has its own, and a stopped run leaves its steps in metrics.partial.jsonl.
+OUTPUTS = ("metrics.jsonl", "summary.md", "dynamics.png")
+STAGED = {name: f"{Path(name).stem}.partial{Path(name).suffix}" for name in OUTPUTS}
 
 
 def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> list[dict]:
-    """Warm-start and train every method for every seed; write metrics.jsonl as it goes (a killed run keeps the
-    steps it finished), then summary.md and dynamics.png, whose presence marks the run finished."""
+    """Warm-start and train every method for every seed; write metrics.jsonl as it goes (under its STAGED name, so
+    a killed run keeps the steps it finished), then summary.md and dynamics.png; each output takes its own name only
+    once all are written."""
     # Bitwise-reproducible metrics: one thread (also the fastest choice for a model this small on a shared
     # machine), deterministic kernels, and every random draw from a seeded generator.
     torch.set_num_threads(1)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism on --device cuda
     torch.use_deterministic_algorithms(True, warn_only=True)
     output_dir.mkdir(parents=True, exist_ok=True)
-    for finished in FINISHED_OUTPUTS:  # an earlier run's, which would no longer describe metrics.jsonl
-        (output_dir / finished).unlink(missing_ok=True)
+    staged = {name: output_dir / STAGED[name] for name in OUTPUTS}
 
     start = time.perf_counter()
     records, warm_steps = [], {}
     progress = tqdm(total=len(seeds) * len(METHODS) * cfg.steps, desc="RL steps", disable=None)
-    with open(output_dir / "metrics.jsonl", "w") as metrics:
+    with open(staged["metrics.jsonl"], "x") as metrics:  # "x": main refused a leftover; never append to one
 
         def write(record: dict) -> None:
             metrics.write(json.dumps(record) + "\n")
@@ -651,8 +653,10 @@ def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> lis
         "wall_clock_s": time.perf_counter() - start,
     }
 
-    write_summary(output_dir / "summary.md", records, cfg, meta)
-    write_dynamics(output_dir / "dynamics.png", records, output_dir / "metrics.jsonl")
+    write_summary(staged["summary.md"], records, cfg, meta)
+    write_dynamics(staged["dynamics.png"], records, output_dir / "metrics.jsonl")
+    for name in OUTPUTS:
+        os.replace(staged[name], output_dir / name)
     return records
 
 
@@ -735,10 +739,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seeds lists {repeated} more than once; each seed is one run of every method")
     if (problem := output_dir_problem(args.output_dir)) is not None:
         parser.error(problem)
-    if (args.output_dir / "metrics.jsonl").exists() and not (args.output_dir / FINISHED_OUTPUTS[0]).exists():
-        parser.error(f"--output-dir {args.output_dir} holds a run that did not finish (metrics.jsonl without "
-                     f"{FINISHED_OUTPUTS[0]}: the steps it finished); move or delete it to keep or drop them, or give "
-                     "another --output-dir")
+    if leftovers := [STAGED[name] for name in OUTPUTS if (args.output_dir / STAGED[name]).exists()]:
+        parser.error(f"--output-dir {args.output_dir} holds {', '.join(leftovers)}, left by a demo stopped before it "
+                     f"finished ({STAGED['metrics.jsonl']}: the steps it finished; a finished run's "
+                     f"{', '.join(OUTPUTS)} there are untouched): move or delete {', '.join(leftovers)} to run here "
+                     "again, or give another --output-dir")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after minutes of training
