@@ -628,7 +628,14 @@ def _check_run_numbers(config: DictConfig, uses_abc: bool) -> None:
             raise ConfigError(f"{key}={value!r} is invalid: it must be an integer >= 1")
     problems = []
     lr = OmegaConf.select(config, "actor_rollout_ref.actor.optim.lr", default=None)
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 <= lr < math.inf):
+    number = lr
+    if isinstance(lr, str):  # '${oc.env:LR}' is a string; verl's float field takes one that reads as a number
+        try:
+            number = float(lr)
+        except ValueError:
+            pass  # not a number: refused below, as written
+    if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)
+                               or not 0 <= number < math.inf):
         problems.append(f"actor_rollout_ref.actor.optim.lr={lr!r} is invalid: the learning rate must be a finite "
                         "number >= 0 (a negative one climbs the loss)")
     norm = OmegaConf.select(config, "algorithm.norm_adv_by_std_in_grpo", default=True)

@@ -403,6 +403,23 @@ def test_grpo_with_one_response_per_prompt_is_a_warning(launch):
     assert "every group is a single response" not in launch("algorithm.adv_estimator=grpo").log
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("3e-6", None),
+    ("0", None),
+    ("fast", "actor_rollout_ref.actor.optim.lr='fast' is invalid: the learning rate must be a finite number >= 0"),
+    ("-1e-6", "actor_rollout_ref.actor.optim.lr='-1e-6' is invalid"),
+    ("inf", "actor_rollout_ref.actor.optim.lr='inf' is invalid"),
+])
+def test_a_learning_rate_from_an_interpolation_is_read_as_the_number_it_spells(launch, value, message):
+    """'${oc.env:LR}' is a string in the config, which verl's float field takes; abc runs refused it as not a number.
+    A string that reads as a number is checked as that number."""
+    result = launch("actor_rollout_ref.actor.optim.lr=${oc.env:LR}", env={"LR": value})
+    if message is None:
+        assert result.status == 0 and result.config is not None, result.err
+    else:
+        assert result.status == 2 and message in result.err
+
+
 def test_a_bad_learning_rate_in_a_run_without_abc_grpo_is_a_warning(caplog):
     """The preflight never breaks a verl run that does not use abc_grpo: there the same finding is a warning."""
     from abc_grpo_verl.validation import preflight
