@@ -719,7 +719,8 @@ def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: 
     except Exception as error:  # noqa: BLE001 - any read failure is the same answer: verl could not read it either
         raise ConfigError(f"{key}: {path} is not readable as {path.suffix[1:]}: {error}") from error
     if empty:
-        raise ConfigError(f"{key}: {path} holds no rows: verl would have nothing to {key[5:-6]} on")
+        use = "train on" if key == "data.train_files" else "validate on"
+        raise ConfigError(f"{key}: {path} holds no rows: verl would have nothing to {use}")
     if columns is None:
         return
     required = {prompt_key: "data.prompt_key, the chat messages", "data_source": "selects the scorer"}
@@ -744,7 +745,7 @@ def _holds_no_rows(path: Path) -> bool:
 
         return pq.ParquetFile(path).metadata.num_rows == 0
     with path.open(encoding="utf-8") as text:
-        return text.read(1 << 16).strip() in ("", "[]")  # the start only: a data file may hold gigabytes
+        return "".join(text.read(1 << 16).split()) in ("", "[]")  # the start only: a file may hold gigabytes
 
 
 def _columns(path: Path) -> dict[str, Any] | None:

@@ -143,7 +143,8 @@ def test_reward_function(config, tmp_path):
 
 
 @pytest.mark.parametrize("key", ["data__train_files", "data__val_files"])
-@pytest.mark.parametrize(("name", "content"), [("empty.parquet", None), ("empty.jsonl", "\n"), ("empty.json", "[]")])
+@pytest.mark.parametrize(("name", "content"), [("empty.parquet", None), ("empty.jsonl", "\n"), ("empty.json", "[]"),
+                                              ("spaced.json", "[ ]"), ("split.json", "[\n]\n")])
 def test_a_data_file_without_rows_is_refused(config, tmp_path, key, name, content):
     path = tmp_path / name
     if content is None:
@@ -153,6 +154,5 @@ def test_a_data_file_without_rows_is_refused(config, tmp_path, key, name, conten
         path.write_text(content)
     with pytest.raises(ConfigError) as error:
         checked(config, **{key: str(path)})
-    what = "train" if key == "data__train_files" else "val"
-    assert str(error.value) == (f"{key.replace('__', '.')}: {path} holds no rows: verl would have nothing to {what} "
-                                "on")
+    what = "train on" if key == "data__train_files" else "validate on"
+    assert str(error.value) == f"{key.replace('__', '.')}: {path} holds no rows: verl would have nothing to {what}"
