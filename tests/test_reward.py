@@ -887,7 +887,8 @@ def test_verls_naive_reward_manager_scores_through_its_thread_pool():
 
 def test_loading_the_reward_never_registers_anything(tmp_path):
     """verl's pkg:// path imports the module by name; a file path executes a fresh copy. Neither may touch verl's
-    registries (a second registration of the abc_grpo estimator raises), and the module must not import verl."""
+    registries (a second registration of the abc_grpo estimator raises), and the module must not import verl nor
+    any module of the package but its answer reading."""
     from verl.trainer.ppo import core_algos
     from verl.utils.import_utils import load_extern_object
 
@@ -904,7 +905,7 @@ def test_loading_the_reward_never_registers_anything(tmp_path):
              "print(sorted(m for m in sys.modules if m == 'verl' or m.startswith(('verl.', 'abc_grpo_verl.'))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['abc_grpo_verl.reward']"
+    assert result.stdout.strip() == "['abc_grpo_verl.answers', 'abc_grpo_verl.reward']"  # answers: text handling
 
 
 @pytest.mark.slow
