@@ -16,9 +16,9 @@
 Module map: `core` (the paper's tensor math, no verl), `config` (the four widths and their checks), `algos` (the
 registered loss and estimator, on verl's `agg_loss` and `compute_grpo_outcome_advantage`), `plugin` (the
 `verl.plugins` entry point), `validation` (the preflight around verl's `validate_config`), `train` (the launcher and
-its dry run), `reward` (the math reward with killable grading workers), `problems` (the data scripts' shared row
-checks), `demo` (the CPU demo), `eval` and `evaluation` (offline Pass@k/Avg@k with bootstrap intervals), `report`
-(a run's logs against the paper's).
+its dry run), `reward` (the math reward with killable grading workers), `answers` (the reward's reading of a final
+answer), `problems` (the data scripts' shared row checks), `demo` (the CPU demo), `eval` and `evaluation` (offline
+Pass@k/Avg@k with bootstrap intervals), `report` (a run's logs against the paper's).
 Importing the package itself imports nothing heavy; `import verl` registers the algorithms.
 """
 

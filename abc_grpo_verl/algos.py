@@ -20,6 +20,7 @@ Importing this module registers both, and the baselines' ``abc_grpo_vanilla`` lo
 import logging
 import math
 import warnings
+from collections import Counter
 from collections.abc import Hashable
 from typing import Any
 
@@ -38,7 +39,15 @@ logger = logging.getLogger(__name__)
 # verl's grpo uses this epsilon and gives no way to change it; the same value keeps the numbers identical.
 GRPO_STD_EPSILON = 1e-6
 
+# How far above 0 a log-prob may round: log_softmax as x - logsumexp(x) rounds at the magnitude of the logits,
+# a 16-bit ulp there reaching 0.06 (at 10) to 0.5 (at 100); fp32 rounds 1e4 times finer.
+POSITIVE_LOG_PROB_SLACK = {False: 1e-3, True: 0.5}
+
 _compiled_step = None  # the compiled step, built on first use; False once compiling has failed
+# Positive log-probs are warned about once per process (they come every micro-batch when they come at all); each
+# micro-batch counts them in the metric POSITIVE_LOG_PROBS_METRIC.
+_warned_positive_log_probs = False
+POSITIVE_LOG_PROBS_METRIC = "actor/abc_positive_log_probs"
 
 # `abc_grpo` may already be registered: by a verl release that ships it upstream, or by an earlier import (a reload,
 # a second copy) of this module. The plugin's versions win, since its config subclass and metrics are what the user
@@ -69,8 +78,9 @@ def abc_loss_step(
 
     Returns:
         pg_loss: `(torch.Tensor)` scalar, verl's ``agg_loss`` of -A * clip(r) [* rollout_is_weights].
-        stats: `(torch.Tensor)` shape (7,), float64 (exact counts): the sum of -log r over valid tokens, the number
-            of valid tokens, the Q1..Q4 token counts, and the number of mask entries other than 0 and 1.
+        stats: `(torch.Tensor)` shape (9,), float64 (exact counts): the sum of -log r over valid tokens, the number
+            of valid tokens, the Q1..Q4 token counts, the number of mask entries other than 0 and 1, and the numbers
+            of valid positions where log_prob and old_log_prob are impossible (see `impossible_log_probs`).
     """
     terms = abc_token_loss(log_prob, old_log_prob, advantages, response_mask, bounds, ratio_level)
     pg_losses = terms.loss_mat
@@ -85,9 +95,18 @@ def abc_loss_step(
         not_binary = torch.zeros((), dtype=torch.int64, device=response_mask.device)
     else:
         not_binary = ((response_mask != 0) & (response_mask != 1)).sum()
-    counts = [response_mask.bool().sum(), *(quadrant.sum() for quadrant in terms.quadrants), not_binary]  # exact
+    impossible = [impossible_log_probs(tensor, response_mask).sum() for tensor in (log_prob, old_log_prob)]
+    counts = [response_mask.bool().sum(), *(quadrant.sum() for quadrant in terms.quadrants), not_binary, *impossible]
     stats = torch.stack([(-terms.log_ratio.sum()).double(), *(count.double() for count in counts)])
     return pg_loss, stats
+
+
+def impossible_log_probs(log_prob: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """The valid positions whose log-probability no distribution gives: +-inf (a sampled token had probability > 0;
+    at the sequence level one would make the whole sequence NaN) or above 0 by more than rounding (probability > 1).
+    NaN is left to verl, as in ``vanilla``: the loss is NaN and verl skips the step on its non-finite grad norm."""
+    slack = POSITIVE_LOG_PROB_SLACK[log_prob.dtype in (torch.float16, torch.bfloat16)]
+    return response_mask.bool() & (torch.isinf(log_prob) | (log_prob > slack))
 
 
 def _step_function(args: tuple) -> Any:
@@ -110,10 +129,52 @@ def _step_function(args: tuple) -> Any:
     return _compiled_step
 
 
+def _refuse_impossible_log_probs(name: str, tensor: torch.Tensor, response_mask: torch.Tensor, count: int) -> None:
+    """+-inf at a valid position is an error naming the first infinite one (at the sequence level it would make the
+    sequence's loss NaN); finite values above 0 are warned about once per process, naming the first, as the loss
+    stays what it would be."""
+    valid = response_mask.bool()
+    infinite = (valid & torch.isinf(tensor)).nonzero()
+    if len(infinite):
+        row, column = infinite[0].tolist()
+        raise ValueError(f"{len(infinite)} valid position(s) of {name} are infinite, the first at [{row}, {column}] = "
+                         f"{tensor[row, column].item()!r}: a log-probability must be finite at a valid (response_mask) "
+                         "position and <= 0; +-inf there is a bug upstream (the token was sampled, so its probability "
+                         "was > 0)")
+    global _warned_positive_log_probs
+    if _warned_positive_log_probs:
+        return
+    _warned_positive_log_probs = True
+    row, column = impossible_log_probs(tensor, response_mask).nonzero()[0].tolist()
+    logger.warning("abc_grpo loss: %d valid position(s) of %s, the first at [%d, %d] = %r > 0: a log-probability is "
+                   "<= 0 (up to %g of rounding); this is not one, and the ratio it gives is meaningless. Warned once; "
+                   "%s counts them in every micro-batch", count, name, row, column, tensor[row, column].item(),
+                   POSITIVE_LOG_PROB_SLACK[tensor.dtype in (torch.float16, torch.bfloat16)], POSITIVE_LOG_PROBS_METRIC)
+
+
+def _check_global_counts(global_batch_info: dict, valid: float) -> None:
+    """verl's agg_loss divides by the global counts when they are given and multiplies by dp_size: a count of 0 (or
+    less) while this micro-batch holds valid tokens would give an infinite loss and gradient, or a sign-flipped one;
+    a dp_size of 0 a loss of 0, so no gradient at all."""
+    if not valid:
+        return
+    for key, role in (("batch_num_tokens", "the global count agg_loss divides by"),
+                      ("global_batch_size", "the global count agg_loss divides by"),
+                      ("dp_size", "the data-parallel size agg_loss multiplies by")):
+        count = global_batch_info.get(key)
+        if count is not None and float(count) <= 0:
+            raise ValueError(f"global_batch_info[{key!r}]={count!r} is invalid while this micro-batch holds "
+                             f"{int(valid)} valid tokens: {role} must be >= 1")
+
+
 def _check_loss_inputs(log_prob, old_log_prob, advantages, response_mask, rollout_is_weights) -> None:
-    """Shapes must match exactly: broadcasting (A of shape (L,), an old_log_prob of (1, L)) would give a wrong loss."""
+    """Shapes must match exactly: broadcasting (A of shape (L,), an old_log_prob of (1, L)) would give a wrong loss.
+    An empty batch has no loss (verl's agg_loss would give 0/0): an error, not a NaN."""
     if log_prob.dim() != 2:
         raise ValueError(f"log_prob must have shape (bs, response_length), got {tuple(log_prob.shape)}")
+    if log_prob.numel() == 0:
+        raise ValueError(f"log_prob has shape {tuple(log_prob.shape)}: the abc_grpo loss needs at least one response "
+                         "of at least one token (bs >= 1, response_length >= 1)")
     tensors = {"old_log_prob": old_log_prob, "advantages": advantages, "response_mask": response_mask,
                "rollout_is_weights": rollout_is_weights}
     for name, tensor in tensors.items():
@@ -154,7 +215,8 @@ def compute_policy_loss_abc_grpo(
             ``actor/ppo_kl`` mean of log pi_old - log pi; ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above
             1+eps3, closest to vanilla's dual-clip metric of that name); ``actor/abc_clipfrac_q1`` .. ``_q4`` each
             quadrant's share; ``actor/abc_clip_tokens_q1`` .. ``_q4`` and ``actor/abc_valid_tokens`` the raw counts,
-            whose averages divide into the exact token-pooled shares.
+            whose averages divide into the exact token-pooled shares; ``actor/abc_positive_log_probs`` the
+            values above 0 (beyond rounding) at valid positions of log_prob and old_log_prob, warned about once.
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
@@ -183,7 +245,11 @@ def compute_policy_loss_abc_grpo(
         _compiled_step = False
         warnings.warn(f"{COMPILE_ENV}=1: torch.compile failed ({error!r}); using the eager path", stacklevel=2)
 
-    neg_log_ratio_sum, valid, *counts, not_binary = stats.tolist()  # the one device-to-host transfer
+    neg_log_ratio_sum, valid, *counts, not_binary, bad_log_prob, bad_old_log_prob = stats.tolist()  # one transfer
+    for name, tensor, bad in (("log_prob", log_prob, bad_log_prob), ("old_log_prob", old_log_prob, bad_old_log_prob)):
+        if bad:
+            _refuse_impossible_log_probs(name, tensor, response_mask, int(bad))
+    _check_global_counts(config.global_batch_info, valid)
     if not_binary:
         raise ValueError(
             f"response_mask holds {int(not_binary)} values other than 0 and 1; abc_grpo needs a bool or 0/1 mask "
@@ -201,6 +267,7 @@ def compute_policy_loss_abc_grpo(
         **{f"actor/abc_clipfrac_{q}": share(count) for q, count in zip(QUADRANTS, counts, strict=True)},
         **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
         "actor/abc_valid_tokens": valid,
+        POSITIVE_LOG_PROBS_METRIC: bad_log_prob + bad_old_log_prob,  # any infinite one was refused above
     }
 
 
@@ -276,7 +343,16 @@ def compute_abc_grpo_outcome_advantage(
             "there is no group baseline. Sample several responses per prompt: "
             "actor_rollout_ref.rollout.n must be >= 2."
         )
-    norm_by_std = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
+    norm_by_std = config.get("norm_adv_by_std_in_grpo", True) if config is not None else True
+    if not isinstance(norm_by_std, bool | np.bool_):  # bool('false') is True: a string would silently mean true
+        raise ValueError(f"algorithm.norm_adv_by_std_in_grpo={norm_by_std!r} is a {type(norm_by_std).__name__}: "
+                         "it must be true or false (a yaml or command-line boolean, not a quoted string)")
+    singletons = sum(count == 1 for count in Counter(uids.tolist()).values())
+    if singletons:  # verl's grpo takes mean 0 and std 1 for a group of one: its raw reward is its advantage
+        logger.warning("abc_grpo advantage: %d of %d responses are the only response to their prompt, so their "
+                       "advantage is their raw reward (no group baseline), as in verl's grpo; check "
+                       "actor_rollout_ref.rollout.n and whether responses were dropped (filtering, failed rollouts)",
+                       singletons, len(uids))
     rewards = token_level_rewards if token_level_rewards.is_floating_point() else token_level_rewards.float()
     return core_algos.compute_grpo_outcome_advantage(
         token_level_rewards=rewards, response_mask=response_mask, index=uids, epsilon=GRPO_STD_EPSILON,

@@ -34,8 +34,10 @@ The three methods differ only in the actor config handed to `ppo_loss` (see METH
 import argparse
 import importlib.util
 import json
+import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ from verl.workers.utils.losses import ppo_loss
 
 import abc_grpo_verl.algos  # noqa: F401  (registers the abc_grpo loss and estimator, even without `import verl`)
 from abc_grpo_verl.config import ABCPolicyLossConfig
+from abc_grpo_verl.problems import output_dir_problem
 from abc_grpo_verl.report import demo_runs, plot_dynamics
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -412,8 +415,10 @@ def ppo_update(model, optimizer, scheduler, config: ActorConfig, batch: dict, cf
     return loss_means, torch.stack(quadrants).mean(0).tolist(), float(np.mean(grad_norms)), band_counts
 
 
-def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, seed: int, device: str, progress):
-    """The RL loop of one method from the warm-started weights; one metrics record per step."""
+def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, seed: int, device: str, progress,
+                 write: Callable[[dict], None]):
+    """The RL loop of one method from the warm-started weights; one metrics record per step, each handed to `write`
+    as soon as it is complete."""
     train_pairs, heldout_pairs = problems
     model = build_policy(cfg.hidden, cfg.layers, seed, device)
     model.load_state_dict(init_state)
@@ -462,6 +467,7 @@ def train_method(method: Method, init_state: dict, problems, cfg: DemoConfig, se
             }
         )
         records.append(record)
+        write(record)
         progress.set_postfix(method=method.name, reward=f"{record['reward']:.2f}", entropy=f"{record['entropy']:.3f}")
         progress.update()
     return records
@@ -604,26 +610,41 @@ def write_dynamics(path: Path, records: list[dict], metrics_path: Path) -> None:
 # Entry point.
 
 
+# The outputs and the names they are written under until the run has finished: a rerun into a finished folder
+# leaves that run's files intact until it has its own, and a stopped run leaves its steps in metrics.partial.jsonl.
+OUTPUTS = ("metrics.jsonl", "summary.md", "dynamics.png")
+STAGED = {name: f"{Path(name).stem}.partial{Path(name).suffix}" for name in OUTPUTS}
+
+
 def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> list[dict]:
-    """Warm-start and train every method for every seed; write metrics.jsonl, summary.md and dynamics.png."""
+    """Warm-start and train every method for every seed; write metrics.jsonl as it goes (under its STAGED name, so
+    a killed run keeps the steps it finished), then summary.md and dynamics.png; each output takes its own name only
+    once all are written."""
     # Bitwise-reproducible metrics: one thread (also the fastest choice for a model this small on a shared
     # machine), deterministic kernels, and every random draw from a seeded generator.
     torch.set_num_threads(1)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism on --device cuda
     torch.use_deterministic_algorithms(True, warn_only=True)
     output_dir.mkdir(parents=True, exist_ok=True)
+    staged = {name: output_dir / STAGED[name] for name in OUTPUTS}
 
     start = time.perf_counter()
     records, warm_steps = [], {}
     progress = tqdm(total=len(seeds) * len(METHODS) * cfg.steps, desc="RL steps", disable=None)
-    for seed in seeds:
-        problems = make_problems(seed, cfg.num_heldout)
-        model = build_policy(cfg.hidden, cfg.layers, seed, device)
-        parameters = sum(p.numel() for p in model.parameters())
-        # Every method of this seed starts from these exact weights.
-        init_state, warm_steps[seed] = warm_start(model, problems[0], cfg, seed, device)
-        for method in METHODS:
-            records += train_method(method, init_state, problems, cfg, seed, device, progress)
+    with open(staged["metrics.jsonl"], "x") as metrics:  # "x": main refused a leftover; never append to one
+
+        def write(record: dict) -> None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+
+        for seed in seeds:
+            problems = make_problems(seed, cfg.num_heldout)
+            model = build_policy(cfg.hidden, cfg.layers, seed, device)
+            parameters = sum(p.numel() for p in model.parameters())
+            # Every method of this seed starts from these exact weights.
+            init_state, warm_steps[seed] = warm_start(model, problems[0], cfg, seed, device)
+            for method in METHODS:
+                records += train_method(method, init_state, problems, cfg, seed, device, progress, write)
     progress.close()
     meta = {
         "device": device,
@@ -632,11 +653,10 @@ def run(cfg: DemoConfig, seeds: list[int], output_dir: Path, device: str) -> lis
         "wall_clock_s": time.perf_counter() - start,
     }
 
-    with open(output_dir / "metrics.jsonl", "w") as f:
-        for record in records:
-            f.write(json.dumps(record) + "\n")
-    write_summary(output_dir / "summary.md", records, cfg, meta)
-    write_dynamics(output_dir / "dynamics.png", records, output_dir / "metrics.jsonl")
+    write_summary(staged["summary.md"], records, cfg, meta)
+    write_dynamics(staged["dynamics.png"], records, output_dir / "metrics.jsonl")
+    for name in OUTPUTS:
+        os.replace(staged[name], output_dir / name)
     return records
 
 
@@ -693,11 +713,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="[cpu]")
     parser.add_argument("--quick", action="store_true", help="smoke run for the test suite (< 60 s)")
     args = parser.parse_args(argv)
-    if args.hidden % 8:
-        parser.error("--hidden must be a multiple of 8 (4 attention heads with an even head size, for RoPE)")
     checks = (
+        # 4 attention heads with an even head size, for RoPE
+        ("--hidden", args.hidden, args.hidden >= 8 and args.hidden % 8 == 0, "a positive multiple of 8"),
+        ("--layers", args.layers, args.layers >= 1, ">= 1"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
-        ("--lr", args.lr, args.lr > 0, "> 0"),
+        ("--lr", args.lr, math.isfinite(args.lr) and args.lr > 0, "a finite number > 0"),
         ("--lr-warmup-steps", args.lr_warmup_steps, args.lr_warmup_steps is None or args.lr_warmup_steps >= 0, ">= 0"),
         # equal mini-batches of whole groups: the group baseline of every sample is in the same mini-batch
         (
@@ -713,6 +734,16 @@ def main(argv: list[str] | None = None) -> None:
     for flag, value, ok, valid in checks:
         if not ok:
             parser.error(f"{flag} must be {valid}, got {value}")
+    if args.seeds is not None and len(set(args.seeds)) < len(args.seeds):
+        repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+        parser.error(f"--seeds lists {repeated} more than once; each seed is one run of every method")
+    if (problem := output_dir_problem(args.output_dir)) is not None:
+        parser.error(problem)
+    if leftovers := [STAGED[name] for name in OUTPUTS if (args.output_dir / STAGED[name]).exists()]:
+        parser.error(f"--output-dir {args.output_dir} holds {', '.join(leftovers)}, left by a demo stopped before it "
+                     f"finished ({STAGED['metrics.jsonl']}: the steps it finished; a finished run's "
+                     f"{', '.join(OUTPUTS)} there are untouched): move or delete {', '.join(leftovers)} to run here "
+                     "again, or give another --output-dir")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after minutes of training

@@ -26,6 +26,7 @@ files. See docs/evaluation.md.
 """
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -69,7 +70,7 @@ from abc_grpo_verl.evaluation.metrics import average_metrics, benchmark_metrics
 from abc_grpo_verl.evaluation.report import AVERAGE, write_json, write_markdown, write_plot
 from abc_grpo_verl.evaluation.samples import SampleStore, StoreError, check_protocol, sample_files, write_atomic
 from abc_grpo_verl.evaluation.uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, analyse, problem_values
-from abc_grpo_verl.problems import INSTRUCTION
+from abc_grpo_verl.problems import INSTRUCTION, output_dir_problem
 
 # The paper's sampling (authors' eval_math: temperature 0.6, top_p 0.95, top_k 20, min_p 0, seed 42).
 TEMPERATURE, TOP_P, TOP_K = 0.6, 0.95, 20
@@ -344,6 +345,8 @@ def _run_sweep(args: argparse.Namespace, checkpoints: list[sweep.Checkpoint], be
 def run(args: argparse.Namespace) -> dict | list[dict]:
     # Everything that can be checked without a model is checked first: a bad flag fails in seconds, not hours.
     template_kwargs(args.prompt_format, args.enable_thinking)  # chatml with --enable-thinking true/false is an error
+    if (problem := output_dir_problem(args.output_dir)) is not None:
+        raise UsageError(problem)
     if args.model and (args.every is not None or args.keep_merged):
         raise UsageError(f"{'--every' if args.every is not None else '--keep-merged'} only applies to --run")
     benchmarks = {name: load_benchmark(name, args.data_dir) for name in parse_benchmark_names(args.benchmarks)}
@@ -373,8 +376,13 @@ def run(args: argparse.Namespace) -> dict | list[dict]:
     same_samples = {key: value for key, value in protocol.items() if key not in ("k", "greedy")}
     files = {name: {"file": str(b.path), "sha256": b.sha256} for name, b in benchmarks.items()}
     for spec in specs:  # before any sampling, so a clash on the last model does not surface hours later
+        model_dir = args.output_dir / "samples" / spec.label
+        for name in benchmarks:  # without protocol.json (deleted), the seed each stored sample records
+            for path in sample_files(model_dir, name):
+                if path.exists() and not (model_dir / "protocol.json").exists():
+                    SampleStore(path).check_seeds(functools.partial(sample_seed, args.seed, name))
         # Samples from before --enable-thinking existed were made without the kwarg, i.e. with "auto".
-        check_protocol(args.output_dir / "samples" / spec.label, {"model": spec.location, **same_samples}, files,
+        check_protocol(model_dir, {"model": spec.location, **same_samples}, files,
                        missing_means={"enable_thinking": "auto"})
     if args.run:
         return _run_sweep(args, checkpoints, benchmarks, backend_name, protocol)

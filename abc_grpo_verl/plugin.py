@@ -25,8 +25,10 @@ Two things happen here, nothing else:
    that runs :func:`abc_grpo_verl.validation.validate`: this package's preflight, then verl's own function
    unchanged. verl's ``main_ppo`` binds the name when it is imported, which is after ``import verl`` has run this
    module, so plain ``python -m verl.trainer.main_ppo`` runs the checks on the driver, before Ray.
-   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's function as it is (the launcher, ``abc_grpo_verl.train``, wraps it
-   anyway). If verl moves or renames it, an ERROR says so.
+   ``ABC_GRPO_PREFLIGHT=0`` leaves verl's checks as they are, with none of this package's (the launcher,
+   ``abc_grpo_verl.train``, runs them anyway): its wrapper then only refuses what would need the preflight
+   (``ABC_GRPO_DRY_RUN=1``, the ``algorithm.policy_loss`` alias), which would otherwise be ignored without a word.
+   If verl moves or renames it, an ERROR says so.
 """
 
 import functools
@@ -52,7 +54,8 @@ def install_preflight(required: bool = False) -> bool:
     """Wrap verl's ``validate_config`` once (a reload or a second import keeps the first wrapper).
 
     `required`: the launcher's call, which wraps it whatever ``ABC_GRPO_PREFLIGHT`` says (the switch is for plain
-    verl; the launcher exists to check). Returns whether verl's function is wrapped now.
+    verl; the launcher exists to check). Returns whether verl's function is wrapped with the preflight now (with the
+    switch off, it gets only the guard of :func:`abc_grpo_verl.validation.refuse_without_preflight`).
     """
     try:
         enabled = required or env_switch(PREFLIGHT_ENV, ENV_SWITCHES[PREFLIGHT_ENV])
@@ -60,16 +63,14 @@ def install_preflight(required: bool = False) -> bool:
         # an exception here would be swallowed by verl; the preflight itself reports the bad value as an error
         logger.error("abc_grpo_verl: %s", error)
         enabled = True
-    if not enabled:
-        logger.info("abc_grpo_verl: %s=0: verl's validate_config is left as it is; no ABC-GRPO preflight",
-                    PREFLIGHT_ENV)
-        return False
     try:
         from verl import utils as verl_utils
         from verl.utils import config as verl_config
 
-        original = verl_config.validate_config
+        original = current = verl_config.validate_config
     except (ImportError, AttributeError) as error:
+        if not enabled:
+            return False
         logger.error(
             "abc_grpo_verl %s: verl.utils.config.validate_config is gone from this verl (%s): plain verl.trainer."
             "main_ppo will NOT run the ABC-GRPO preflight (algorithm.policy_loss is not honoured, bad bounds reach "
@@ -77,20 +78,33 @@ def install_preflight(required: bool = False) -> bool:
             __version__, error,
         )
         return False
-    if getattr(original, "abc_grpo_verl_preflight", False):
+    if getattr(current, "abc_grpo_verl_preflight", False):
         return True
+    guarded = getattr(current, "abc_grpo_verl_guard", False)
+    original = current.__wrapped__ if guarded else current  # verl's own function under the guard
+    if not enabled:
+        logger.info("abc_grpo_verl: %s=0: no ABC-GRPO preflight; verl's validate_config runs as it is, after a check "
+                    "that nothing asks for the preflight", PREFLIGHT_ENV)
+        if guarded:
+            return False
 
     @functools.wraps(original)
     def validate_config(*args, **kwargs):
-        from abc_grpo_verl.validation import validate
+        from abc_grpo_verl.validation import refuse_without_preflight, validate
 
+        if not enabled:
+            refuse_without_preflight(original, *args, **kwargs)
+            return original(*args, **kwargs)
         return validate(original, *args, **kwargs)
 
-    validate_config.abc_grpo_verl_preflight = True
+    if enabled:
+        validate_config.abc_grpo_verl_preflight = True
+    else:
+        validate_config.abc_grpo_verl_guard = True
     verl_config.validate_config = validate_config
-    if getattr(verl_utils, "validate_config", None) is original:
+    if getattr(verl_utils, "validate_config", None) is current:
         verl_utils.validate_config = validate_config
-    return True
+    return enabled
 
 
 install_preflight()

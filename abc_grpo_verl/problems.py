@@ -24,6 +24,7 @@ how an answer value becomes ground-truth text, and how a JSONL file is read.
 - **JSONL**: UTF-8 (a leading byte-order mark allowed), one JSON value per line, lines split on "\\n" only (U+2028,
   U+2029 and U+0085 are legal inside JSON strings, so ``str.splitlines`` would cut valid rows apart), blank lines
   skipped but counted, so a line number is what an editor shows.
+- **Output folders**: ``--output-dir`` must be a folder or creatable as one (see ``output_dir_problem``).
 """
 
 import codecs
@@ -129,3 +130,15 @@ def parse_jsonl(text: str, path: Path) -> list[JsonLine]:
 def read_jsonl(path: Path) -> list[JsonLine]:
     """`parse_jsonl` of the UTF-8 file `path`."""
     return parse_jsonl(read_utf8(path), path)
+
+
+def output_dir_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) an output folder, or None: it, or the nearest of its parents that exists, is
+    a file (mkdir would fail with FileExistsError or NotADirectoryError deep in the write)."""
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if existing.is_dir():
+                return None
+            inside = "" if existing == path else f" (it would be inside {existing})"
+            return f"--output-dir {path} is not a folder{inside}: {existing} is an existing file; give a folder"
+    return None

@@ -64,13 +64,10 @@ from typing import Any
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from math_verify.errors import TimeoutException
 
+from abc_grpo_verl.answers import extract_final_answer, for_grading
+
 logger = logging.getLogger(__name__)
 
-# `\boxed{...}` and its unboxed-frame twin `\fbox{...}`; the group's end is the opening brace.
-BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# GSM8K's reference format, "#### 1,234"; the number may carry a sign, thousands commas and decimals, and a dollar
-# sign before it ("#### $18", plain or escaped), as models write amounts of money.
-GSM8K_ANSWER = re.compile(r"####\s*(?:\\?\$\s*)?(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
 # Per parse/verify call, in a worker's main thread (math-verify's own default).
 MATH_VERIFY_TIMEOUT_S = 5
 # Answers longer than this are graded wrong without parsing. Real final answers are far shorter; a long one could
@@ -127,59 +124,6 @@ MIN_WORKER_MEMORY_MB = 128
 NULL_SPELLINGS = frozenset({"none", "null", "nan"})
 
 
-def is_gsm8k_source(data_source: str | None) -> bool:
-    """Whether `data_source` names GSM8K (``openai/gsm8k`` or any source containing "gsm8k")."""
-    return data_source is not None and "gsm8k" in data_source.lower()
-
-
-def last_boxed_content(text: str) -> str | None:
-    """The contents of the last ``\\boxed{...}`` / ``\\fbox{...}`` in `text`, braces matched.
-
-    Escaped braces (``\\{``, ``\\}``) are content, not grouping. None when there is no box, or when the last box is
-    never closed (a response cut off by the length limit has no final answer, whatever it boxed earlier).
-    """
-    openings = list(BOX_OPENING.finditer(text))
-    if not openings:
-        return None
-    start = openings[-1].end()
-    depth = 1
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2  # skip the escaped character, which may be a brace
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:index]
-        index += 1
-    return None
-
-
-def extract_final_answer(solution_str: str, data_source: str | None = None) -> str | None:
-    """The final answer of a response: its last boxed expression, or for GSM8K sources its last ``#### <number>``.
-
-    Args:
-        solution_str: the decoded response.
-        data_source: the row's ``data_source``; GSM8K sources also accept the dataset's ``####`` format.
-
-    Returns:
-        The answer text with surrounding whitespace removed (thousands commas removed from a ``####`` number),
-        or None when the response has no (non-empty) final answer.
-    """
-    boxed = last_boxed_content(solution_str)
-    if boxed is not None and boxed.strip():
-        return boxed.strip()
-    if is_gsm8k_source(data_source):
-        numbers_found = GSM8K_ANSWER.findall(solution_str)
-        if numbers_found:
-            return numbers_found[-1].replace(",", "")
-    return None
-
-
 def ground_truth_problem(value: Any) -> str | None:
     """Why `value` cannot be a ground truth, or None when it can.
 
@@ -212,6 +156,7 @@ def grade_answer(answer: str | None, ground_truth: str) -> bool:
     """
     if answer is None or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
         return False
+    answer, ground_truth = for_grading(answer), for_grading(ground_truth)
     cost = max(grading_cost(answer), grading_cost(ground_truth))
     if cost is GradingCost.REFUSED:
         logger.debug("answer %.200r or ground truth %.200r is past the grading budget; compared as text",
@@ -933,10 +878,18 @@ def compute_score(
         of zeros has zero advantage in GRPO, so the broken row teaches nothing, and ``\\boxed{None}`` never scores.
 
     Raises:
+        TypeError: `solution_str` is not a str, or `data_source` neither a str nor None.
         WorkerStartError: no grading worker process can be started (no answer is graded without one).
         ValueError: the environment variable WORKER_MEMORY_ENV is set to something other than a whole number of MiB
             (0, or at least MIN_WORKER_MEMORY_MB).
     """
+    # verl passes the decoded response and the row's data_source; anything else is a caller's bug, named here
+    # rather than deep in a regex
+    for name, value, kinds, expected in (
+            ("solution_str", solution_str, str, "a str, the decoded response text"),
+            ("data_source", data_source, str | None, "a str or None, the row's data_source")):
+        if not isinstance(value, kinds):
+            raise TypeError(f"compute_score: {name} must be {expected}; got a {type(value).__name__} ({value!r:.80})")
     predicted = extract_final_answer(solution_str, data_source)
     problem = ground_truth_problem(ground_truth)
     if problem is not None:

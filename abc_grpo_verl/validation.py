@@ -25,6 +25,7 @@ import difflib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -41,6 +42,7 @@ from abc_grpo_verl.config import (
     ENV_PREFIX,
     ENV_SWITCHES,
     POLICY_LOSS_KEY,
+    PREFLIGHT_ENV,
     env_switch,
     parse_switch,
     resolve_bounds,
@@ -136,6 +138,24 @@ def validate(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     return result
 
 
+def refuse_without_preflight(verl_validate: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Under ``ABC_GRPO_PREFLIGHT=0`` (no preflight in plain verl): refuse what only the preflight honours, which
+    would otherwise be ignored without a word: a dry run would start Ray and train, and the
+    ``algorithm.policy_loss`` alias would leave verl's default loss in place."""
+    try:
+        config = inspect.signature(verl_validate).bind(*args, **kwargs).arguments["config"]
+    except (TypeError, KeyError):
+        return  # verl's own function reports a call it cannot take
+    asked = [f"environment variable {DRY_RUN_ENV}=1"] if _switch(DRY_RUN_ENV) else []
+    alias = OmegaConf.select(config, ALIAS_KEY, default=None)
+    if alias is not None:
+        asked.append(f"{ALIAS_KEY}={alias} (set {LOSS_MODE_KEY} instead, which verl reads itself)")
+    if asked:
+        raise ConfigError(f"environment variable {PREFLIGHT_ENV}=0 turns the abc_grpo_verl preflight off, but "
+                          f"{' and '.join(asked)} need{'s' if len(asked) == 1 else ''} it; unset {PREFLIGHT_ENV} "
+                          "(or set it to 1)")
+
+
 def _in_ray_worker() -> bool:
     """Whether this process is a Ray worker (an actor such as a TaskRunner), not the driver."""
     ray = sys.modules.get("ray")
@@ -213,7 +233,8 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
             raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
     if estimator == "abc_grpo":
         notices += _check_agent_loops(config)
-    _check_rollout_n(config, estimator)
+    notices += _check_rollout_n(config, estimator)
+    _check_run_numbers(config, uses_abc)
     # verl's compute_advantage hands the critic's values to gae only; every other estimator ignores them
     if uses_abc and estimator != AdvantageEstimator.GAE and _builds_critic(config, use_critic):
         raise ConfigError(
@@ -597,7 +618,38 @@ def _check_agent_loops(config: DictConfig) -> list[str]:
             f"{LOSS_MODE_KEY}=abc_grpo"]
 
 
-def _check_rollout_n(config: DictConfig, estimator: str) -> None:
+def _check_run_numbers(config: DictConfig, uses_abc: bool) -> None:
+    """Settings verl reads without a type or range check: the GPU counts (0 ends verl's own validate_config in a
+    ZeroDivisionError), and, in a run that uses abc_grpo, the learning rate (negative: gradient ascent) and the std
+    switch (verl's estimator takes bool() of it, so the string 'false' means true); in other runs a warning."""
+    for key in ("trainer.n_gpus_per_node", "trainer.nnodes"):
+        value = OmegaConf.select(config, key, default=1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key}={value!r} is invalid: it must be an integer >= 1")
+    problems = []
+    lr = OmegaConf.select(config, "actor_rollout_ref.actor.optim.lr", default=None)
+    number = lr
+    if isinstance(lr, str):  # '${oc.env:LR}' is a string; verl's float field takes one that reads as a number
+        try:
+            number = float(lr)
+        except ValueError:
+            pass  # not a number: refused below, as written
+    if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)
+                               or not 0 <= number < math.inf):
+        problems.append(f"actor_rollout_ref.actor.optim.lr={lr!r} is invalid: the learning rate must be a finite "
+                        "number >= 0 (a negative one climbs the loss)")
+    norm = OmegaConf.select(config, "algorithm.norm_adv_by_std_in_grpo", default=True)
+    if not isinstance(norm, bool):
+        problems.append(f"algorithm.norm_adv_by_std_in_grpo={norm!r} is a {type(norm).__name__}: it must be true or "
+                        "false; verl's estimators take bool() of it, so any non-empty string means true")
+    for problem in problems:
+        if uses_abc:
+            raise ConfigError(problem)
+        logger.warning("abc_grpo_verl: %s", problem)
+
+
+def _check_rollout_n(config: DictConfig, estimator: str) -> list[str]:
+    """An error where n is not a count or abc_grpo has no group; a notice where verl's grpo has none."""
     from verl.workers.config import RolloutConfig
 
     n = OmegaConf.select(config, ROLLOUT_N_KEY, default=RolloutConfig.n)  # verl's default where the key is absent
@@ -609,6 +661,10 @@ def _check_rollout_n(config: DictConfig, estimator: str) -> None:
             f"{ROLLOUT_N_KEY}={n} is invalid with {ESTIMATOR_KEY}=abc_grpo: the group baseline needs at least 2 "
             "responses per prompt (valid: n >= 2; the paper uses 8)"
         )
+    if estimator == "grpo" and n < 2:
+        return [f"{ROLLOUT_N_KEY}={n} with {ESTIMATOR_KEY}=grpo: every group is a single response, so verl's grpo "
+                "uses each raw reward as its advantage (no group baseline); GRPO needs n >= 2 (the paper uses 8)"]
+    return []
 
 
 def check_resources(config: DictConfig) -> list[str]:
@@ -658,9 +714,13 @@ def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: 
         raise ConfigError(f"{key}: {path} does not exist" + ("" if path.parent.is_dir() else
                                                               f" (no directory {path.parent})"))
     try:
-        columns = _columns(path)
+        empty = _holds_no_rows(path)
+        columns = None if empty else _columns(path)
     except Exception as error:  # noqa: BLE001 - any read failure is the same answer: verl could not read it either
         raise ConfigError(f"{key}: {path} is not readable as {path.suffix[1:]}: {error}") from error
+    if empty:
+        use = "train on" if key == "data.train_files" else "validate on"
+        raise ConfigError(f"{key}: {path} holds no rows: verl would have nothing to {use}")
     if columns is None:
         return
     required = {prompt_key: "data.prompt_key, the chat messages", "data_source": "selects the scorer"}
@@ -676,6 +736,16 @@ def _check_data_file(key: str, path: Path, prompt_key: str, needs_ground_truth: 
     if columns[prompt_key] == "not a list":
         raise ConfigError(f"{key}: {path} column {prompt_key!r} must hold a list of chat messages "
                           "([{role, content}, ...]) for verl's RLHFDataset")
+
+
+def _holds_no_rows(path: Path) -> bool:
+    """Whether a data file has no record: a parquet file of 0 rows, a JSON file of whitespace or an empty list."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows == 0
+    with path.open(encoding="utf-8") as text:
+        return "".join(text.read(1 << 16).split()) in ("", "[]")  # the start only: a file may hold gigabytes
 
 
 def _columns(path: Path) -> dict[str, Any] | None:

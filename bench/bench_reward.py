@@ -230,9 +230,28 @@ def main():
     print(markdown(result))
     print(f"wrote {out / 'reward'}.json and .md")
     sys.stdout.flush()
+    end_grading_processes()
     # verl's pool keeps running the tasks whose result it stopped waiting for, and a normal exit would wait for
     # all of them (minutes after the slow scenario); this process has nothing left to do.
     os._exit(0)
+
+
+def end_grading_processes():
+    """Kill every grading process this bench started, since os._exit skips the exit handlers that would: verl's
+    math_verify pool workers (spawned, so re-parented to init and left running, holding this process's stdout
+    open) and this plugin's workers (which exit by themselves at the end of their input, but need not wait)."""
+    math_verify = sys.modules.get("verl.utils.reward_score.math_verify")
+    pool = getattr(math_verify, "_pool", None)
+    if pool is not None:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.join(timeout=10)
+    reward = sys.modules.get("abc_grpo_verl.reward")
+    if reward is not None and hasattr(reward, "_kill_workers"):
+        reward._kill_workers()
 
 
 if __name__ == "__main__":

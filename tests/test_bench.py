@@ -44,3 +44,52 @@ def test_bad_arguments_name_the_flag_and_the_valid_values(tmp_path):
         result = subprocess.run([sys.executable, bench, flag, value, "--out", str(tmp_path)], capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode != 0 and expected in result.stderr, (flag, result.stderr[-2000:])
+
+
+def processes_with(marker):
+    """Pids of live processes whose environment holds `marker` (children inherit it; zombies have none)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or another user's
+                pass
+    return found
+
+
+LEAVE_AFTER_GRADING = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import bench_reward
+from verl.utils.reward_score import math_verify
+from abc_grpo_verl import reward
+
+assert math_verify.compute_score("\\\\boxed{2}", "2") == 1.0
+assert reward.compute_score(data_source="bench", solution_str="\\\\boxed{2}", ground_truth="2")["score"] == 1.0
+print(len(math_verify._pool._processes), flush=True)
+bench_reward.end_grading_processes()
+os._exit(0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_the_reward_bench_leaves_no_grading_process_behind(tmp_path):
+    """bench_reward.py ends with os._exit, which skips the exit handlers: verl's math_verify pool workers (spawned)
+    stayed alive for an hour holding its stdout, so a shell waiting on that output never returned. The bench now
+    ends every grading process first; capture_output returning at all shows nothing holds the pipe."""
+    import time
+    import uuid
+
+    marker = f"BENCH_TEST_MARKER={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    result = subprocess.run([sys.executable, "-c", LEAVE_AFTER_GRADING, str(ROOT / "bench")], capture_output=True,
+                            text=True, timeout=300, env={**__import__("os").environ, name: value})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) >= 1  # verl's pool had started its workers
+    deadline = time.monotonic() + 5
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_with(marker) == []

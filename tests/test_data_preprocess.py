@@ -248,3 +248,15 @@ def test_script_runs_from_the_command_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert pq.read_table(tmp_path / "test.parquet").num_rows == 2
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math_dataset", "dapo_math"])
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_output_dir_that_is_a_file_is_a_one_line_error(scripts, tmp_path, name, inside):
+    """It was a FileExistsError (or NotADirectoryError) traceback from the write, after the conversion."""
+    (tmp_path / "taken").write_text("")
+    output = tmp_path / "taken" / "sub" if inside else tmp_path / "taken"
+    message = error_of(scripts[name], [f"--input=train={FIXTURES / 'gsm8k_test.json'}", f"--output-dir={output}"])
+    where = f" (it would be inside {tmp_path / 'taken'})" if inside else ""
+    assert message == (f"error: --output-dir {output} is not a folder{where}: {tmp_path / 'taken'} is an existing "
+                       "file; give a folder")

@@ -134,9 +134,86 @@ def test_rollout_and_band_counts_add_up(quick_run):
         (["--warm-target", "1.5"], "--warm-target must be in (0, 1], got 1.5"),
         (["--lr-warmup-steps", "-1"], "--lr-warmup-steps must be >= 0, got -1"),
         (["--steps", "0"], "--steps must be >= 1, got 0"),
+        # these failed only after seconds of work (a Hugging Face or sampling traceback, a ZeroDivisionError), or
+        # trained as a normal run (a 0-layer model, seed 1 twice with every record duplicated)
+        (["--layers", "0"], "--layers must be >= 1, got 0"),
+        (["--layers", "-1"], "--layers must be >= 1, got -1"),
+        (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["--hidden", "0"], "--hidden must be a positive multiple of 8, got 0"),
+        (["--hidden", "12"], "--hidden must be a positive multiple of 8, got 12"),
+        (["--seeds", "1", "1"], "--seeds lists [1] more than once; each seed is one run of every method"),
+        (["--seeds", "2", "1", "2", "1", "3"], "--seeds lists [1, 2] more than once"),
     ],
 )
 def test_bad_flags_are_rejected_before_any_work(capsys, flags, message):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_output_dir_that_is_a_file_is_rejected_before_any_work(capsys, tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--output-dir", str(tmp_path / "taken")])
+    assert exit_info.value.code == 2
+    assert f"--output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file" in (
+        capsys.readouterr().err)
+
+
+LEFTOVER = ("left by a demo stopped before it finished (metrics.partial.jsonl: the steps it finished; a finished "
+            "run's metrics.jsonl, summary.md, dynamics.png there are untouched)")
+
+
+@pytest.mark.parametrize("leftovers", [["metrics.partial.jsonl"], ["summary.partial.md", "dynamics.partial.png"]])
+def test_a_folder_holding_a_stopped_runs_files_is_refused_naming_them(capsys, tmp_path, leftovers):
+    for name in leftovers:
+        (tmp_path / name).write_text("{}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--output-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert (f"--output-dir {tmp_path} holds {', '.join(leftovers)}, {LEFTOVER}: move or delete {', '.join(leftovers)} "
+            "to run here again, or give another --output-dir") in capsys.readouterr().err
+    assert all((tmp_path / name).read_text() == "{}\n" for name in leftovers)
+
+
+def test_a_finished_run_leaves_no_partial_file(quick_run):
+    output_dir, _ = quick_run
+    assert sorted(path.name for path in output_dir.iterdir()) == ["dynamics.png", "metrics.jsonl", "summary.md"]
+
+
+@pytest.mark.slow
+def test_a_killed_rerun_keeps_the_steps_it_finished_and_leaves_the_finished_run_intact(tmp_path, capsys):
+    """Results were written only at the end (a demo killed after 45 s left an empty folder), then written in place,
+    which destroyed a finished run's files as soon as a rerun into its folder started. Now each step's record goes to
+    metrics.partial.jsonl, which takes the name metrics.jsonl only once the run has finished."""
+    import signal
+    import time
+
+    output_dir = tmp_path / "demo"
+    output_dir.mkdir()
+    finished = {"metrics.jsonl": "the finished run\n", "summary.md": "its summary\n", "dynamics.png": "its plot"}
+    for name, text in finished.items():
+        (output_dir / name).write_text(text)
+    demo = subprocess.Popen([sys.executable, "-m", "abc_grpo_verl.demo", "--quick", "--seed", "0", "--output-dir",
+                             str(output_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = output_dir / "metrics.partial.jsonl"
+    try:
+        deadline = time.monotonic() + 170
+        while time.monotonic() < deadline and demo.poll() is None:
+            if partial.exists() and len(partial.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        assert demo.poll() is None, "the demo ended before it could be killed"
+        demo.send_signal(signal.SIGKILL)
+    finally:
+        demo.kill()
+        demo.wait()
+    records = [json.loads(line) for line in partial.read_text().splitlines()]  # whole lines only
+    assert len(records) >= 2 and [r["step"] for r in records[:2]] == [0, 1]
+    assert records[0]["method"] == METHODS[0].name
+    assert {name: (output_dir / name).read_text() for name in finished} == finished
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--output-dir", str(output_dir)])
+    assert exit_info.value.code == 2
+    assert f"--output-dir {output_dir} holds metrics.partial.jsonl, {LEFTOVER}" in capsys.readouterr().err

@@ -140,3 +140,19 @@ def test_reward_function(config, tmp_path):
     with pytest.raises(ConfigError, match=f"compute_score in {script} is a float, not a function"):
         checked(config, reward__custom_reward_function__path=str(script),
                 reward__custom_reward_function__name="compute_score")
+
+
+@pytest.mark.parametrize("key", ["data__train_files", "data__val_files"])
+@pytest.mark.parametrize(("name", "content"), [("empty.parquet", None), ("empty.jsonl", "\n"), ("empty.json", "[]"),
+                                              ("spaced.json", "[ ]"), ("split.json", "[\n]\n")])
+def test_a_data_file_without_rows_is_refused(config, tmp_path, key, name, content):
+    path = tmp_path / name
+    if content is None:
+        pq.write_table(pa.table({"prompt": pa.array([], pa.list_(pa.struct([("role", pa.string())]))),
+                                 "data_source": pa.array([], pa.string())}), path)
+    else:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        checked(config, **{key: str(path)})
+    what = "train on" if key == "data__train_files" else "validate on"
+    assert str(error.value) == f"{key.replace('__', '.')}: {path} holds no rows: verl would have nothing to {what}"

@@ -66,3 +66,41 @@ def test_missing_index_is_an_error():
     with pytest.raises(ValueError, match="uid"):
         get_adv_estimator_fn("abc_grpo")(torch.ones(2, 2), torch.ones(2, 2), index=None, config=None)
 
+
+
+@pytest.mark.parametrize("value", ["false", "true", "maybe", 0, 1.0, None])
+def test_a_std_switch_that_is_not_a_bool_is_an_error_naming_the_key(value):
+    """bool('false') is True: a string from a yaml or an env interpolation silently meant std scaling."""
+    rewards, mask = torch.tensor([[1.0], [0.0]]), torch.ones(2, 1)
+    config = OmegaConf.create({"norm_adv_by_std_in_grpo": value})
+    with pytest.raises(ValueError, match=rf"algorithm.norm_adv_by_std_in_grpo={value!r} is a {type(value).__name__}: "
+                                         "it must be true or false"):
+        get_adv_estimator_fn("abc_grpo")(rewards, mask, index=np.array(["a", "a"], dtype=object), config=config)
+
+
+def test_a_numpy_bool_std_switch_is_a_bool():
+    rewards, mask = torch.tensor([[1.0], [0.0]]), torch.ones(2, 1)
+    advantages, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=np.array(["a", "a"], dtype=object),
+                                                     config={"norm_adv_by_std_in_grpo": np.bool_(False)})
+    assert advantages[:, 0].tolist() == [0.5, -0.5]
+
+
+def test_singletons_among_groups_get_their_raw_reward_as_grpo_and_a_warning_counting_them(caplog):
+    """verl's grpo gives a response that is alone in its group its raw reward as advantage; abc_grpo gives the same
+    numbers (tested against verl's grpo) and now says how many responses that was."""
+    rewards = torch.tensor([[1.0], [0.0], [0.7], [1.0], [0.3]])
+    mask, uids = torch.ones(5, 1), np.array(["a", "a", "b", "c", "c"], dtype=object)
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        advantages, _ = get_adv_estimator_fn("abc_grpo")(rewards, mask, index=uids, config=None)
+    grpo, _ = get_adv_estimator_fn("grpo")(rewards, mask, index=uids)
+    assert advantages[:, 0].tolist() == pytest.approx(group_advantage_by_hand([1, 0, 0.7, 1, 0.3], list(uids), True))
+    torch.testing.assert_close(advantages, grpo)
+    assert advantages[2, 0].item() == pytest.approx(0.7)
+    assert "1 of 5 responses are the only response to their prompt" in caplog.text
+
+
+def test_no_warning_when_every_group_has_several_responses(caplog):
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        get_adv_estimator_fn("abc_grpo")(torch.ones(4, 1), torch.ones(4, 1),
+                                         index=np.array(["a", "b", "a", "b"], dtype=object), config=None)
+    assert caplog.text == ""

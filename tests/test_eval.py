@@ -9,6 +9,7 @@ are 1, 2 or 3, so random sampling gets some problems right and some wrong.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -375,6 +376,29 @@ def test_rerun_with_other_settings_is_refused(tiny_model_dir, tmp_path, capsys):
     assert run_eval(out, "--enable-thinking", "true", models=[f"tiny={tiny_model_dir}"], k=2) == 2
 
 
+def test_a_rerun_with_another_seed_and_no_protocol_file_is_refused(tiny_model_dir, tmp_path, capsys):
+    """With protocol.json deleted, --seed 7 reused the seed-42 samples and recorded seed 7 in results.json; each
+    sample record holds its seed, which is now checked."""
+    out = tmp_path / "eval"
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0
+    (out / "samples" / "tiny" / "protocol.json").unlink()
+    capsys.readouterr()
+    assert run_eval(out, "--seed", "7", models=[f"tiny={tiny_model_dir}"], k=1) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"toy_add.jsonl: sample 0 of problem '.+' was drawn with seed \d+, but this run's --seed gives "
+                     r"it seed \d+: the samples there come from another --seed", err), err
+    assert run_eval(out, models=[f"tiny={tiny_model_dir}"], k=1) == 0  # the seed they were drawn with resumes
+
+
+def test_an_output_dir_that_is_a_file_is_a_clear_error_before_any_model_loads(tiny_model_dir, tmp_path, capsys,
+                                                                             monkeypatch):
+    monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
+    (tmp_path / "taken").write_text("")
+    assert run_eval(tmp_path / "taken", models=[f"tiny={tiny_model_dir}"]) == 2
+    assert (f"error: --output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file"
+            in capsys.readouterr().err)
+
+
 def no_model_loads(monkeypatch):
     monkeypatch.setattr(HFBackend, "__init__", lambda *a, **k: pytest.fail("a model was loaded"))
 
@@ -671,6 +695,22 @@ def test_sample_store_rejects_a_corrupt_middle_line(tmp_path):
     write_lines(path, good, good)
     with pytest.raises(StoreError, match=r"s.jsonl:2: sample 0 of problem 'a' appears twice"):
         SampleStore(path)
+
+
+@pytest.mark.parametrize(("field", "value", "what"), [("correct", "false", "true or false"),
+                                                      ("truncated", 0, "true or false"),
+                                                      ("sample", "0", "an integer"), ("sample", True, "an integer"),
+                                                      ("num_tokens", 3.5, "an integer"), ("id", 1, "a string"),
+                                                      ("pred", 5, "a string or null"), ("seed", "42", "an integer")])
+def test_sample_store_checks_each_fields_type_on_load(tmp_path, field, value, what):
+    """A "correct": "false" ended in a TypeError deep in metrics.py (or, summed, would count as correct)."""
+    record = {"id": "a", "sample": 0, "pred": "1", "correct": True, "num_tokens": 3, "truncated": False, "seed": 1,
+              field: value}
+    write_lines(tmp_path / "s.jsonl", json.dumps(record))
+    with pytest.raises(StoreError) as error:
+        SampleStore(tmp_path / "s.jsonl")
+    assert str(error.value) == (f"{tmp_path / 's.jsonl'}:1: field {field!r} is {json.dumps(value)}, not {what}; fix "
+                                "or delete the line")
 
 
 @pytest.mark.parametrize("content", [b"", b'{"k": 4, "max_tok', b"[1, 2]", b"\xff{}"])
@@ -1010,3 +1050,11 @@ def test_cli_with_the_vllm_backend(fake_vllm, tiny_model_dir, tmp_path, capsys, 
     no_model_loads(monkeypatch)
     assert eval_cli.main([*argv[:-2], "--backend", "auto"]) == 2
     assert "backend: 'vllm' there, 'hf' now" in capsys.readouterr().err
+
+
+def test_prepare_script_refuses_an_output_dir_that_is_a_file(prepare, tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit):
+        prepare.main(["--output-dir", str(tmp_path / "taken"), "--benchmarks", "aime24"])
+    assert f"--output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file" in (
+        capsys.readouterr().err)

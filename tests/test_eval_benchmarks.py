@@ -119,3 +119,11 @@ def test_packaging_script_names_a_bad_source_row(tmp_path, capsys):
     assert script.main(["--source", str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 2
     assert "amc23.jsonl:2 (fields 'id', 'problem', 'answer'): field 'answer' is missing or null" in (
         capsys.readouterr().err)
+
+
+def test_package_script_refuses_an_output_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit):
+        load_script().main(["--source", str(tmp_path), "--output-dir", str(tmp_path / "taken")])
+    assert f"--output-dir {tmp_path / 'taken'} is not a folder: {tmp_path / 'taken'} is an existing file" in (
+        capsys.readouterr().err)

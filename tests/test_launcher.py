@@ -114,6 +114,16 @@ def test_an_explicit_loss_mode_wins_over_the_unset_alias(launch):
      "ray_kwargs.ray_init.runtime_env.env_vars.ABC_GRPO_COMPILE=1 is of type int: Ray takes environment variables as "
      "strings only"),
     (["trainer.n_gpus_per_node=7"], "must be divisible"),  # verl's own validate_config
+    # verl's validate_config divided by it (a hydra-wrapped ZeroDivisionError)
+    (["trainer.n_gpus_per_node=0"], "trainer.n_gpus_per_node=0 is invalid: it must be an integer >= 1"),
+    (["trainer.nnodes=-1"], "trainer.nnodes=-1 is invalid: it must be an integer >= 1"),
+    (["actor_rollout_ref.actor.optim.lr=-1"], "actor_rollout_ref.actor.optim.lr=-1 is invalid: the learning rate "
+                                              "must be a finite number >= 0"),
+    (["actor_rollout_ref.actor.optim.lr=.inf"], "actor_rollout_ref.actor.optim.lr='.inf' is invalid"),
+    # bool('false') is true in verl's estimators: a quoted string silently meant std scaling
+    (["algorithm.norm_adv_by_std_in_grpo=maybe"], "algorithm.norm_adv_by_std_in_grpo='maybe' is a str: it must be "
+                                                  "true or false"),
+    (["algorithm.norm_adv_by_std_in_grpo='false'"], "algorithm.norm_adv_by_std_in_grpo='false' is a str"),
 ])
 def test_misconfiguration_exits_2_before_ray_with_the_key_named(launch, argv, message):
     result = launch(*argv)
@@ -382,3 +392,42 @@ def test_python_dash_m_entry_point(resources, tmp_path, switch):
     assert "configuration is valid; not starting Ray" in result.stdout
     # hydra's own logging is on here: the summary line reaches the console
     assert "abc_grpo_verl checked the config: loss_mode=abc_grpo" in result.stdout
+
+
+def test_grpo_with_one_response_per_prompt_is_a_warning(launch):
+    """verl's grpo then uses each raw reward as its advantage: allowed, as verl allows it, but said."""
+    result = launch("algorithm.adv_estimator=grpo", "actor_rollout_ref.rollout.n=1")
+    assert result.status == 0 and result.config is not None
+    assert ("actor_rollout_ref.rollout.n=1 with algorithm.adv_estimator=grpo: every group is a single response, so "
+            "verl's grpo uses each raw reward as its advantage") in result.log
+    assert "every group is a single response" not in launch("algorithm.adv_estimator=grpo").log
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("3e-6", None),
+    ("0", None),
+    ("fast", "actor_rollout_ref.actor.optim.lr='fast' is invalid: the learning rate must be a finite number >= 0"),
+    ("-1e-6", "actor_rollout_ref.actor.optim.lr='-1e-6' is invalid"),
+    ("inf", "actor_rollout_ref.actor.optim.lr='inf' is invalid"),
+])
+def test_a_learning_rate_from_an_interpolation_is_read_as_the_number_it_spells(launch, value, message):
+    """'${oc.env:LR}' is a string in the config, which verl's float field takes; abc runs refused it as not a number.
+    A string that reads as a number is checked as that number."""
+    result = launch("actor_rollout_ref.actor.optim.lr=${oc.env:LR}", env={"LR": value})
+    if message is None:
+        assert result.status == 0 and result.config is not None, result.err
+    else:
+        assert result.status == 2 and message in result.err
+
+
+def test_a_bad_learning_rate_in_a_run_without_abc_grpo_is_a_warning(caplog):
+    """The preflight never breaks a verl run that does not use abc_grpo: there the same finding is a warning."""
+    from abc_grpo_verl.validation import preflight
+    from tests.hydra_apps import compose
+
+    config = compose("ppo_trainer", ["algorithm.adv_estimator=grpo", "actor_rollout_ref.actor.optim.lr=-1",
+                                     "algorithm.norm_adv_by_std_in_grpo=maybe"])
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.validation"):
+        preflight(config)
+    assert "actor_rollout_ref.actor.optim.lr=-1 is invalid" in caplog.text
+    assert "algorithm.norm_adv_by_std_in_grpo='maybe' is a str" in caplog.text

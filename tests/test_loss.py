@@ -186,12 +186,15 @@ def test_metric_values_are_python_floats_collected_in_one_transfer(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("the loss must not call .item()"))
     batch = random_batch(seed=2)
     config = make_actor_config()
-    _, metrics = compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+    # real log-probs (<= 0): a positive one costs a second transfer, to name it in a warning
+    log_prob = batch["log_prob"].clamp(max=0.0)
+    _, metrics = compute_policy_loss_abc_grpo(batch["old_log_prob"], log_prob, batch["advantages"],
                                               batch["response_mask"], "token-mean", config)
     assert len(calls) == 1
     assert all(type(v) is float for v in metrics.values())
     quadrants = ("q1", "q2", "q3", "q4")
     assert set(metrics) == {"actor/pg_clipfrac", "actor/ppo_kl", "actor/pg_clipfrac_lower", "actor/abc_valid_tokens",
+                            "actor/abc_positive_log_probs",
                             *(f"actor/abc_clipfrac_{q}" for q in quadrants),
                             *(f"actor/abc_clip_tokens_{q}" for q in quadrants)}
 

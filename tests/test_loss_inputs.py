@@ -12,6 +12,7 @@ import torch
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import compute_policy_loss_vanilla
 
+from abc_grpo_verl import algos
 from abc_grpo_verl.algos import compute_policy_loss_abc_grpo
 from tests.support import make_actor_config, random_batch, reference_token_terms
 
@@ -157,3 +158,119 @@ def test_averaged_counts_give_the_exact_token_pooled_share():
     assert averaged["actor/abc_clipfrac_q1"] == pytest.approx((1.0 + 1 / 8) / 2)  # what verl's mean of shares gives
     assert [m["actor/abc_clip_tokens_q1"] for m in metrics] == [2.0, 1.0]
     assert [m["actor/abc_valid_tokens"] for m in metrics] == [2.0, 8.0]
+
+
+def _call(log_prob, old_log_prob, mask=None, config=None, mode="token-mean"):
+    mask = torch.ones_like(log_prob, dtype=torch.bool) if mask is None else mask
+    return compute_policy_loss_abc_grpo(old_log_prob=old_log_prob, log_prob=log_prob,
+                                        advantages=torch.ones_like(log_prob), response_mask=mask,
+                                        loss_agg_mode=mode, config=config or make_actor_config())
+
+
+@pytest.mark.parametrize("ratio_level", ["token", "sequence"])
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+@pytest.mark.parametrize("name", ["log_prob", "old_log_prob"])
+def test_an_infinite_log_prob_at_a_valid_position_is_an_error_at_both_ratio_levels(name, value, ratio_level):
+    """+-inf at a valid position: the token level clamps it to a finite loss, the sequence level made the whole
+    sequence NaN; no distribution gives a sampled token that log-prob, so both levels refuse it, naming where."""
+    tensors = {"log_prob": torch.full((2, 3), -1.0), "old_log_prob": torch.full((2, 3), -1.0)}
+    tensors[name][1, 2] = value
+    with pytest.raises(ValueError, match=rf"1 valid position\(s\) of {name} are infinite, the first at \[1, 2\] = "
+                                         r"-?inf: a log-probability must be finite"):
+        _call(**tensors, config=make_actor_config(ratio_level=ratio_level))
+
+
+def test_an_infinite_log_prob_after_a_positive_one_is_named_not_the_positive_one():
+    """The error named the first impossible value, +5 at [0, 0], while refusing the inf at [1, 1]."""
+    log_prob = torch.tensor([[5.0, -1.0], [-1.0, math.inf]])
+    with pytest.raises(ValueError, match=re.escape("1 valid position(s) of log_prob are infinite, the first at "
+                                                   "[1, 1] = inf: ")):
+        _call(log_prob, torch.full((2, 2), -1.0))
+
+
+@pytest.mark.parametrize("value", [5.0, 1e30])
+@pytest.mark.parametrize("name", ["log_prob", "old_log_prob"])
+def test_a_positive_log_prob_gives_verls_loss_with_a_warning_naming_it(name, value, caplog, monkeypatch):
+    """+5 or 1e30 is a probability above 1: the loss stays the formula's on those numbers (the ratio clamped at
+    exp(+-20), as verl's vanilla does), and a warning names the tensor, the count and the first value (it was
+    silent)."""
+    tensors = {"log_prob": torch.full((2, 3), -1.0, dtype=torch.float64),
+               "old_log_prob": torch.full((2, 3), -1.0, dtype=torch.float64)}
+    tensors[name][0, 1] = value
+    monkeypatch.setattr(algos, "_warned_positive_log_probs", False)
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        loss, metrics = _call(**tensors)
+    # A = 1 everywhere: the 5 inside tokens give -1 each, the odd one -(1 + 0.2) above the band, -(1 - 0.2) below
+    assert loss.item() == pytest.approx(-(5 + (1.2 if name == "log_prob" else 0.8)) / 6)
+    assert f"1 valid position(s) of {name}, the first at [0, 1] = {value!r} > 0" in caplog.text
+    assert metrics["actor/abc_positive_log_probs"] == 1
+
+
+def test_positive_log_probs_are_warned_about_once_and_counted_in_every_micro_batch(monkeypatch, caplog):
+    """They come every micro-batch when they come at all: the warning repeated each time. Now: one warning per
+    process, and the metric counts them (2 + 1 here, 1 in the next call) in every call."""
+    monkeypatch.setattr(algos, "_warned_positive_log_probs", False)
+    log_prob = torch.tensor([[5.0, -1.0, 0.5], [-1.0, -1.0, -1.0]])
+    old_log_prob = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 2.0, -1.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        _, first = _call(log_prob, old_log_prob, mask=mask)
+        _, second = _call(torch.tensor([[-1.0, 3.0]]), torch.tensor([[-1.0, -1.0]]))
+        _, clean = _call(torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.0, -1.0]]))
+    assert (first["actor/abc_positive_log_probs"], second["actor/abc_positive_log_probs"]) == (3, 1)
+    assert clean["actor/abc_positive_log_probs"] == 0
+    assert caplog.text.count("> 0: a log-probability is <= 0") == 1
+    assert "2 valid position(s) of log_prob, the first at [0, 0] = 5.0 > 0" in caplog.text
+
+
+def test_a_log_prob_rounded_just_above_zero_is_accepted_silently(caplog):
+    """log_softmax rounds: 16-bit log-probs may sit a few ulps above 0 (0.0625 at logits near 10), fp32 ones far
+    less; neither is reported."""
+    with caplog.at_level("WARNING", logger="abc_grpo_verl.algos"):
+        _call(torch.tensor([[0.0625, -1.0]], dtype=torch.bfloat16), torch.tensor([[-0.5, -1.0]]).bfloat16())
+        _call(torch.tensor([[1e-4, -1.0]]), torch.tensor([[-0.5, -1.0]]))
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0)])
+def test_an_empty_batch_is_an_error_not_a_nan(shape):
+    with pytest.raises(ValueError, match=re.escape(f"log_prob has shape {shape}: the abc_grpo loss needs at least "
+                                                   "one response of at least one token")):
+        _call(torch.zeros(shape), torch.zeros(shape))
+
+
+@pytest.mark.parametrize(("mode", "key"), [("token-mean", "batch_num_tokens"),
+                                           ("seq-mean-token-mean", "global_batch_size")])
+@pytest.mark.parametrize("count", [0, -3])
+def test_a_global_count_below_one_with_valid_tokens_is_an_error(mode, key, count):
+    """14 valid tokens normalised by a global count of 0 gave -inf and an infinite gradient."""
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    mask[1, 6:] = False  # 8 + 6 = 14 valid tokens
+    config = make_actor_config()
+    config.global_batch_info.update({"dp_size": 1, "batch_num_tokens": 14, "global_batch_size": 2, key: count})
+    with pytest.raises(ValueError, match=re.escape(f"global_batch_info[{key!r}]={count} is invalid while this "
+                                                   "micro-batch holds 14 valid tokens")):
+        _call(torch.full((2, 8), -1.0), torch.full((2, 8), -1.0), mask=mask, config=config, mode=mode)
+
+
+@pytest.mark.parametrize("dp_size", [0, -2])
+def test_a_dp_size_below_one_with_valid_tokens_is_an_error(dp_size):
+    """agg_loss multiplies the loss by dp_size: 0 made the loss 0 and trained nothing, with no word."""
+    config = make_actor_config()
+    config.global_batch_info.update({"dp_size": dp_size, "batch_num_tokens": 6, "global_batch_size": 2})
+    with pytest.raises(ValueError, match=re.escape(f"global_batch_info['dp_size']={dp_size} is invalid while this "
+                                                   "micro-batch holds 6 valid tokens: the data-parallel size "
+                                                   "agg_loss multiplies by must be >= 1")):
+        _call(torch.full((2, 3), -1.0), torch.full((2, 3), -1.0), config=config)
+
+
+def test_an_all_masked_micro_batch_without_global_counts_gives_verls_nan():
+    """verl's agg_loss divides by the local count when no global one is given: 0/0 for a micro-batch of padding
+    only, for vanilla as for abc_grpo. Kept as verl's (its trainer always passes the global counts); documented."""
+    mask = torch.zeros(2, 3, dtype=torch.bool)
+    abc, metrics = _call(torch.full((2, 3), -1.0), torch.full((2, 3), -1.0), mask=mask)
+    vanilla, _ = compute_policy_loss_vanilla(
+        old_log_prob=torch.full((2, 3), -1.0), log_prob=torch.full((2, 3), -1.0), advantages=torch.ones(2, 3),
+        response_mask=mask, loss_agg_mode="token-mean", config=make_actor_config(loss_mode="vanilla"))
+    assert math.isnan(abc.item()) and math.isnan(vanilla.item())
+    assert metrics["actor/abc_valid_tokens"] == 0

@@ -103,6 +103,32 @@ def test_every_way_of_setting_the_key_in_a_fresh_process(user_configs, tmp_path)
 
 
 @pytest.mark.slow
+def test_with_the_preflight_off_what_needs_it_is_refused_not_ignored(tmp_path):
+    """ABC_GRPO_PREFLIGHT=0 with ABC_GRPO_DRY_RUN=1 started Ray and trained; with the alias it trained vanilla, both
+    without a word. Now both are errors before Ray; a run asking for neither reaches verl's run_ppo unchecked."""
+    rows = {"dry run": GRPO, "alias": ["+algorithm.policy_loss=abc_grpo", *GRPO], "neither": GRPO}
+    outcome = {}
+    for name, argv in rows.items():
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("ABC_GRPO_", "VERL_USE_EXTERNAL"))}
+        environment["ABC_GRPO_PREFLIGHT"] = "0"
+        if name == "dry run":
+            environment["ABC_GRPO_DRY_RUN"] = "1"
+        result = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([argv])], capture_output=True, text=True,
+                                timeout=300, cwd=tmp_path, env=environment)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outcome[name] = json.loads(result.stdout.split("RESULTS ", 1)[1])[0]
+    prefix = "environment variable ABC_GRPO_PREFLIGHT=0 turns the abc_grpo_verl preflight off, but "
+    assert outcome["dry run"]["status"] == 1 and outcome["dry run"]["loss_mode"] is None
+    assert prefix + "environment variable ABC_GRPO_DRY_RUN=1 needs it; unset ABC_GRPO_PREFLIGHT" in (
+        outcome["dry run"]["err"])
+    assert outcome["alias"]["status"] == 1 and outcome["alias"]["loss_mode"] is None
+    alias = f"algorithm.policy_loss=abc_grpo (set {KEY}.loss_mode instead, which verl reads itself) needs it"
+    assert prefix + alias in outcome["alias"]["err"]
+    assert outcome["neither"]["status"] == 0 and outcome["neither"]["loss_mode"] == "vanilla"
+    assert "abc_grpo_verl checked the config" not in outcome["neither"]["out"]
+
+
+@pytest.mark.slow
 def test_the_taskrunner_receives_the_mapped_config(user_configs, tmp_path):
     """`python -m verl.trainer.main_ppo` as a user types it: Ray starts, verl's TaskRunner prints its config."""
     if importlib.util.find_spec("transfer_queue") is None:

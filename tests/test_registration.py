@@ -56,13 +56,17 @@ def test_a_missing_validate_config_is_an_error_log_not_silence(monkeypatch, capl
     assert "will NOT run the ABC-GRPO preflight" in caplog.text
 
 
-def test_preflight_switch_off_leaves_verls_function_alone(monkeypatch):
+def test_preflight_switch_off_leaves_verls_function_behind_a_guard(monkeypatch):
     from verl.utils import config as verl_config
 
     original = verl_config.validate_config.__wrapped__
     monkeypatch.setattr(verl_config, "validate_config", original)
     monkeypatch.setenv("ABC_GRPO_PREFLIGHT", "0")
-    assert plugin.install_preflight() is False and verl_config.validate_config is original
+    # verl's function, behind only the guard that refuses what needs the preflight (tests/test_main_ppo.py)
+    assert plugin.install_preflight() is False and verl_config.validate_config.__wrapped__ is original
+    assert verl_config.validate_config.abc_grpo_verl_guard
+    assert not hasattr(verl_config.validate_config, "abc_grpo_verl_preflight")
+    assert plugin.install_preflight() is False and verl_config.validate_config.__wrapped__ is original  # once
     monkeypatch.setenv("ABC_GRPO_PREFLIGHT", "1")
     assert plugin.install_preflight() is True and verl_config.validate_config.__wrapped__ is original
 

@@ -29,6 +29,7 @@ from math_verify.errors import TimeoutException
 from omegaconf import OmegaConf
 
 from abc_grpo_verl import reward
+from abc_grpo_verl.answers import exact_repeating_decimals
 from abc_grpo_verl.evaluation.data import load_benchmark, packaged_benchmarks
 from abc_grpo_verl.reward import compute_score, extract_final_answer, grade_answer
 
@@ -63,6 +64,29 @@ EXTRACTION = [
     ("#### 7", MATH, None),
     ("#### 7", None, None),
     ("#### 7", "gsm8k_local_copy", "7"),
+    # TeX's brace-less argument: the box holds the one token after the space (verl's math_reward.py reads the form)
+    ("\\boxed 5", MATH, "5"),
+    ("So $\\boxed 5$.", MATH, "5"),
+    ("the answer is \\boxed 12.", MATH, "12"),
+    ("\\boxed 7, no: \\boxed 8", MATH, "8"),
+    # read only without a braced box: a braced answer wins over any brace-less form, before or after it (a later
+    # "\\boxed" in prose replaced it)
+    ("\\boxed{3}, no: \\boxed 7", MATH, "3"),
+    ("\\boxed 7, no: \\boxed{3}", MATH, "3"),
+    ("\\boxed 7, then cut off: \\boxed{3", MATH, None),
+    ("\\boxed{5}. I used \\boxed as asked.", MATH, "5"),
+    ("\\boxed{\\fbox 3}", MATH, "\\fbox 3"),
+    # a boxed answer is kept as written (grading maps full-width forms on both sides); a GSM8K number is read in
+    # the mapped text
+    ("\\boxed{５}", MATH, "５"),
+    ("\\boxed{x²}", MATH, "x²"),
+    ("#### ４２", GSM8K, "42"),
+    # GSM8K: an explicit plus sign, thousands separated by spaces (SI style, also thin spaces) only in groups of 3
+    ("#### +18", GSM8K, "18"),
+    ("#### 1 000", GSM8K, "1000"),
+    ("#### 12\u2009345.5", GSM8K, "12345.5"),
+    ("#### 18 2", GSM8K, "18"),
+    ("#### 1 0000", GSM8K, "1"),
 ]
 
 # (answer, ground truth, equivalent)
@@ -91,6 +115,37 @@ GRADING = [
     ("\\frac{", "1", False),
     ("", "1", False),
     (None, "1", False),
+    # a repeating decimal is its exact fraction (math-verify alone reads the bar as a factor)
+    ("0.\\overline{3}", "\\frac{1}{3}", True),
+    ("\\frac{1}{6}", "0.1\\overline{6}", True),
+    ("-1.2\\overline{45}", "-\\frac{137}{110}", True),
+    ("0.\\overline{3}", "\\frac{1}{4}", False),
+    ("0.\\overline{9}", "1", True),
+    # its sign stays in the text: a sum stays a sum (the sign was taken and dropped, 1/2 + 1/3 graded as 1/6)
+    ("x+0.\\overline{3}", "x+\\frac{1}{3}", True),
+    ("x+0.\\overline{3}", "x-\\frac{1}{3}", False),
+    ("x+0.\\overline{3}", "x\\frac{1}{3}", False),
+    ("\\frac12+0.\\overline{3}", "\\frac{5}{6}", True),
+    ("\\frac{1}{2}+0.\\overline{3}", "\\frac{5}{6}", True),
+    ("\\frac{1}{2}+0.\\overline{3}", "\\frac{1}{6}", False),
+    ("-0.\\overline{3}", "-\\frac{1}{3}", True),
+    ("2^0.\\overline{3}", "2^{1/3}", True),
+    # not a repeating decimal after a number or a name: left as written, equal to none of its misreadings
+    ("1.2.\\overline{3}", "\\frac{7}{3}", False),
+    ("1.2.\\overline{3}", "\\frac{37}{30}", False),
+    ("AB.\\overline{12}", "AB\\frac{4}{33}", False),
+    ("AB.\\overline{12}", "\\frac{4}{33}", False),
+    # full-width forms are their ASCII letters (a reader sees 5), on either side; only those: x² is not x2
+    ("５", "5", True),
+    ("－１２", "-12", True),
+    ("12", "１２", True),
+    ("x²", "x2", False),
+    # a full-width ground truth equals its own text, as it did before any mapping
+    ("５", "５", True),
+    ("（1,2）", "（1,2）", True),
+    ("５个", "５个", True),
+    ("(1,2)", "（1,2）", True),
+    ("５\u3000个", "5 个", True),
 ]
 
 
@@ -118,6 +173,51 @@ def test_compute_score(data_source, response, ground_truth, score, pred):
     result = compute_score(data_source=data_source, solution_str=response, ground_truth=ground_truth)
     assert result == {"score": score, "acc": score == 1.0, "pred": pred}
     assert type(result["score"]) is float and type(result["acc"]) is bool
+
+
+RESPONSE_TEXT = "a str, the decoded response text"
+SOURCE_TEXT = "a str or None, the row's data_source"
+
+
+@pytest.mark.parametrize(("argument", "value", "message"), [
+    ("solution_str", None, f"solution_str must be {RESPONSE_TEXT}; got a NoneType (None)"),
+    ("solution_str", 42, f"solution_str must be {RESPONSE_TEXT}; got a int (42)"),
+    ("solution_str", b"\\boxed{1}", f"solution_str must be {RESPONSE_TEXT}; got a bytes (b'\\\\boxed{{1}}')"),
+    ("data_source", 7, f"data_source must be {SOURCE_TEXT}; got a int (7)"),
+    ("data_source", ["gsm8k"], f"data_source must be {SOURCE_TEXT}; got a list (['gsm8k'])"),
+])
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(argument, value, message):
+    """Each message says what that argument is (the response text's hint was also given for a bad data_source)."""
+    arguments = {"data_source": MATH, "solution_str": "\\boxed{1}", "ground_truth": "1", argument: value}
+    with pytest.raises(TypeError) as error:
+        compute_score(**arguments)
+    assert str(error.value) == f"compute_score: {message}"
+
+
+@pytest.mark.parametrize(("response", "ground_truth"), [("\\boxed{５}", "５"), ("\\boxed{（1,2）}", "（1,2）"),
+                                                       ("\\boxed{５个}", "５个"), ("\\boxed{５}", "5"),
+                                                       ("\\boxed{5}", "５")])
+def test_full_width_forms_are_mapped_on_both_sides(response, ground_truth):
+    """Only the answer was mapped: a full-width ground truth then scored 0.0 against its own text."""
+    assert compute_score(data_source=MATH, solution_str=response, ground_truth=ground_truth)["score"] == 1.0
+
+
+@pytest.mark.parametrize(("text", "rewritten"), [
+    ("0.\\overline{3}", "{\\frac{1}{3}}"),
+    ("-1.2\\overline{45}", "-{\\frac{137}{110}}"),
+    ("x+0.\\overline{3}", "x+{\\frac{1}{3}}"),
+    ("\\frac12+0.\\overline{3}", "\\frac12+{\\frac{1}{3}}"),
+    (".\\overline{6}", "{\\frac{2}{3}}"),
+    ("1.2.\\overline{3}", "1.2.\\overline{3}"),
+    ("AB.\\overline{12}", "AB.\\overline{12}"),
+])
+def test_a_repeating_decimal_becomes_a_braced_fraction_and_keeps_its_sign(text, rewritten):
+    """0.1(6) by hand: 1/10 + 6/90 = 1/6; 1.2(45) = 12/10 + 45/990 = 137/110; only after a boundary."""
+    assert exact_repeating_decimals(text) == rewritten
+
+
+def test_a_data_source_of_none_is_no_source():
+    assert compute_score(data_source=None, solution_str="\\boxed{1}", ground_truth="1")["score"] == 1.0
 
 
 def test_verl_calling_convention_with_extra_keywords():
@@ -787,7 +887,8 @@ def test_verls_naive_reward_manager_scores_through_its_thread_pool():
 
 def test_loading_the_reward_never_registers_anything(tmp_path):
     """verl's pkg:// path imports the module by name; a file path executes a fresh copy. Neither may touch verl's
-    registries (a second registration of the abc_grpo estimator raises), and the module must not import verl."""
+    registries (a second registration of the abc_grpo estimator raises), and the module must not import verl nor
+    any module of the package but its answer reading."""
     from verl.trainer.ppo import core_algos
     from verl.utils.import_utils import load_extern_object
 
@@ -804,7 +905,7 @@ def test_loading_the_reward_never_registers_anything(tmp_path):
              "print(sorted(m for m in sys.modules if m == 'verl' or m.startswith(('verl.', 'abc_grpo_verl.'))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['abc_grpo_verl.reward']"
+    assert result.stdout.strip() == "['abc_grpo_verl.answers', 'abc_grpo_verl.reward']"  # answers: text handling
 
 
 @pytest.mark.slow
@@ -827,3 +928,44 @@ def test_the_reward_benchmark_names_a_bad_flag():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_reward.py"), "--answers", "0"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "--answers='0' is invalid: need an integer >= 1" in result.stderr
+
+
+GRADE_THEN_DIE = """
+import os, signal, sys
+from abc_grpo_verl import reward
+
+assert reward.compute_score(data_source="x", solution_str="\\\\boxed{2}", ground_truth="2")["score"] == 1.0
+print(sorted(worker.process.pid for worker in reward._live_workers), flush=True)
+if sys.argv[1] == "exit":
+    os._exit(0)  # no atexit handler runs
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["exit", "kill"])
+def test_grading_workers_end_with_their_parent_however_it_ends(ending):
+    """The parent ended by os._exit (exit handlers skipped) or SIGKILL (nothing runs): its workers see the end of
+    their input and exit within a few seconds, leaving nothing holding the parent's pipes."""
+    import ast
+    import subprocess
+    import sys
+    import time
+
+    result = subprocess.run([sys.executable, "-c", GRADE_THEN_DIE, ending], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == (0 if ending == "exit" else -9), result.stderr[-3000:]
+    pids = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert pids
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 5
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, pids))

@@ -203,6 +203,8 @@ def run_worker(impl: str, tree: Path, inputs_path: Path, out_path: Path) -> None
             results.append({"refused": str(error)})
             continue
         loss.backward()
+        # the plugin's own diagnostic (log-probs above 0, which it warns about), not a metric of the upstream loss
+        metrics.pop("actor/abc_positive_log_probs", None)
         results.append({"loss": loss.detach(), "grad": log_prob.grad, "metrics": metrics})
     torch.save({"origin": origin, "results": results}, out_path)
 

@@ -27,9 +27,15 @@ shaped differently, or whose benchmark file differs, is refused before any model
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 RECORD_FIELDS = ("id", "sample", "pred", "correct", "num_tokens", "truncated")
+# What each field must hold (checked on load: a hand-edited "false" would otherwise count as correct, or fail deep
+# in the metrics); "seed" is optional, as early versions did not write it.
+FIELD_TYPES = {"id": (str, "a string"), "sample": (int, "an integer"), "pred": ((str, type(None)), "a string or null"),
+               "correct": (bool, "true or false"), "num_tokens": (int, "an integer"),
+               "truncated": (bool, "true or false"), "seed": (int, "an integer")}
 
 
 class StoreError(ValueError):
@@ -67,6 +73,11 @@ class SampleStore:
             missing = [field for field in RECORD_FIELDS if field not in record]
             if missing:
                 raise StoreError(f"{self.path}:{line_no}: missing field {missing[0]!r}")
+            for field, (kinds, what) in FIELD_TYPES.items():
+                value = record.get(field, 0)
+                if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is int):
+                    raise StoreError(f"{self.path}:{line_no}: field {field!r} is {json.dumps(value)}, not {what}; "
+                                     "fix or delete the line")
             key = (record["id"], record["sample"])
             if key in self.records:
                 raise StoreError(f"{self.path}:{line_no}: sample {key[1]} of problem {key[0]!r} appears twice")
@@ -75,6 +86,18 @@ class SampleStore:
             # The last line parsed but lost its newline: restore it before appending.
             with self.path.open("ab") as f:
                 f.write(b"\n")
+
+    def check_seeds(self, seed_of: Callable[[str, int], int]) -> None:
+        """Each stored sample must have been drawn with the seed `seed_of(id, sample)` gives: samples of another
+        --seed would otherwise be reused and reported under this one (a protocol.json that records the seed may be
+        gone). Records without a seed (early versions) are taken as they are."""
+        for (problem_id, index), record in self.records.items():
+            seed = seed_of(problem_id, index)
+            if record.get("seed", seed) != seed:
+                raise StoreError(
+                    f"{self.path}: sample {index} of problem {problem_id!r} was drawn with seed {record['seed']}, but "
+                    f"this run's --seed gives it seed {seed}: the samples there come from another --seed; use that "
+                    "--seed to resume, or another --output-dir")
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self.records

@@ -47,6 +47,7 @@ from abc_grpo_verl.problems import (
     BadValueError,
     describe_json_error,
     ground_truth_text,
+    output_dir_problem,
     parse_jsonl,
     problem_text,
     prompt_messages,
@@ -313,6 +314,8 @@ def run(specs: Sequence[OutputSpec], args: argparse.Namespace) -> dict[str, Path
     """Convert and write every output (from the hub, or only those given with ``--input``); returns the files."""
     inputs = parse_inputs(args.input, specs)
     output_dir = Path(args.output_dir).expanduser()
+    if (problem := output_dir_problem(output_dir)) is not None:
+        raise ValueError(problem)
     written = {}
     for spec in specs:
         if inputs and spec.name not in inputs:

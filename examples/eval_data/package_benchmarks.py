@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abc_grpo_verl.evaluation.data import DataError, check_record, read_benchmark_file
-from abc_grpo_verl.problems import read_jsonl
+from abc_grpo_verl.problems import output_dir_problem, read_jsonl
 from abc_grpo_verl.reward import extract_final_answer
 
 REPOSITORY = "https://github.com/chi2liu/ABC-GRPO"
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, required=True, help="directory with the authors' <name>.jsonl files")
     parser.add_argument("--output-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    if (problem := output_dir_problem(args.output_dir)) is not None:
+        parser.error(problem)
     missing = [c.source for c in CONVERSIONS.values() if not (args.source / c.source).is_file()]
     if missing:
         parser.error(f"--source {args.source}: missing {', '.join(missing)}")

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abc_grpo_verl.evaluation.data import DataError, check_record, parse_benchmark_names
+from abc_grpo_verl.problems import output_dir_problem
 
 PROBLEM_COLUMNS = ("problem", "question")
 ANSWER_COLUMNS = ("answer",)
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--benchmarks", default=",".join(SOURCES))
     args = parser.parse_args(argv)
+    if (problem := output_dir_problem(args.output_dir)) is not None:
+        parser.error(problem)
     try:
         names = parse_benchmark_names(args.benchmarks)
     except DataError as e:
