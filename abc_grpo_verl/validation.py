@@ -556,8 +556,9 @@ def _worker_modules(config: DictConfig) -> list[str]:
 
 
 def _check_workers_register_abc_grpo(config: DictConfig, used: dict[str, str]) -> list[str]:
-    """`used`: {config key: the name of this plugin's it sets}. An abc_grpo run needs this plugin imported in every Ray worker, which verl does at ``import verl`` through the
-    ``verl.plugins`` entry point (unless ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
+    """`used`: {config key: the plugin's loss or estimator it names}. An abc_grpo run needs this plugin imported in
+    every Ray worker, which verl does at ``import verl`` through the ``verl.plugins`` entry point (unless
+    ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
     An error where the workers' environment certainly loads neither (the run would fail inside them with
     "Unsupported loss mode"); a notice where another module of VERL_USE_EXTERNAL_MODULES might.
     """
