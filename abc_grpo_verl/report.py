@@ -51,6 +51,7 @@ from abc_grpo_verl import report_stats
 from abc_grpo_verl.report_checks import (
     SCALE_RATIO,
     LogError,
+    Values,
     metric_value,
     overlay_warnings,
     scale,
@@ -191,10 +192,6 @@ class Run:
 # Readers: one per format, each mapping the log's own names onto the ones above.
 
 
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
@@ -222,18 +219,24 @@ def json_lines(path: Path, text: str) -> list[dict]:
     return records
 
 
+# What the report reads of a verl log (every other key is only checked loosely: see report_checks.Values).
+VERL_DIRECT = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM, LR, VERL_PROBS_GAP, VERL_LOG_PPL_GAP)
+VERL_TOKENS = "perf/total_num_tokens"
+VERL_USED = {*VERL_DIRECT, *QUADRANTS, *CLIP_TOKENS, VALID_TOKENS, *REPORT_BAND, VERL_TOKENS}
+
+
 def verl_steps(path: Path, records: list[dict]) -> dict[int, dict[str, float]]:
     """step -> numeric metrics of a verl file-logger log (a step logged twice is merged, the later value wins)."""
     steps = {}
+    values = Values(path, lambda key: key in VERL_USED or key.startswith(VALIDATION))
     for number, record in enumerate(records, start=1):
         if not (isinstance(record.get("step"), int) and isinstance(record.get("data"), dict)):
             raise LogError(
                 f"{path} record {number}: keys {sorted(record)[:6]}; a verl file-logger line is "
                 '{"step": <int>, "data": {<metric>: <value>}}'
             )
-        where = f"step {record['step']}"
-        values = ((key, metric_value(path, where, key, value)) for key, value in record["data"].items())
-        steps.setdefault(record["step"], {}).update({key: value for key, value in values if value is not None})
+        steps.setdefault(record["step"], {}).update(values.of(f"step {record['step']}", record["data"]))
+    values.warn()
     return steps
 
 
@@ -255,9 +258,8 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
         return [(s, *(steps[s][k] for k in keys)) for s in order if all(k in steps[s] for k in keys)]
 
     curves, nonfinite = {}, {}
-    direct = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM, LR, VERL_PROBS_GAP, VERL_LOG_PPL_GAP)
     validation = sorted({key for s in order for key in steps[s] if key.startswith(VALIDATION)})
-    for key in (*direct, *validation):
+    for key in (*VERL_DIRECT, *validation):
         if (found := points(key)) and (curve := finite_curve(found, key, nonfinite)):
             curves[key] = curve
     for share_key, count_key in zip(QUADRANTS, CLIP_TOKENS, strict=True):
@@ -272,7 +274,7 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
     run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)}, nonfinite=nonfinite)
     if bands := points(*REPORT_BAND):
         run.band = bands[-1][1:]
-    if tokens := points("perf/total_num_tokens"):
+    if tokens := [p for p in points(VERL_TOKENS) if math.isfinite(p[1])]:
         run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
     return run
 
@@ -284,13 +286,16 @@ def require_metrics(run: Run, path: Path, records: list[dict]) -> Run:
     values = [value for record in records for value in record.get("data", {}).values()]
     if not values:
         held = "every record's data is empty"
-    elif all(isinstance(value, bool) for value in values):
-        held = "its values are only JSON booleans"
+    elif all(value is None or isinstance(value, bool) for value in values):
+        kinds = sorted({"nulls" if value is None else "booleans" for value in values})
+        held = f"its values are only JSON {' and '.join(kinds)}"
+    elif run.nonfinite:
+        held = f"its values of {sorted(run.nonfinite)[:5]} are all NaN or infinite"
     else:
         keys = sorted({key for record in records for key in record.get("data", {})})
         held = f"it holds {keys[:5]}{' ...' if len(keys) > 5 else ''}"
-    raise LogError(f"{path}: no metric the report draws in its {len(records)} records ({held}); expected verl "
-                   f"metrics such as {ENTROPY}, {REWARD} as JSON numbers")
+    raise LogError(f"{path}: no metric the report draws in its {len(records)} record{'s' * (len(records) != 1)} "
+                   f"({held}); expected verl metrics such as {ENTROPY}, {REWARD} as JSON numbers")
 
 
 def read_as_vanilla(runs: list[Run], labels: list[str]) -> None:
@@ -347,6 +352,21 @@ DEMO_KEYS = {
 DEMO_RECORD = ("method", "seed", "step")
 
 
+def demo_uses(key: str) -> bool:
+    return key in DEMO_KEYS or key == "num_tokens" or key.startswith(("pass@", "band_"))
+
+
+def merged_nonfinite(per_seed_nonfinite: list[dict]) -> dict[str, tuple[float | None, int]]:
+    """A run's non-finite record from its seeds': diverged from the earliest step any seed stays NaN from."""
+    merged = {}
+    for nonfinite in per_seed_nonfinite:
+        for key, (diverged, count) in nonfinite.items():
+            earlier, total = merged.get(key, (None, 0))
+            steps = [step for step in (earlier, diverged) if step is not None]
+            merged[key] = (min(steps) if steps else None, total + count)
+    return merged
+
+
 def demo_runs(path: Path, records: list[dict], label: str, method_labels: dict[str, str] | None = None) -> list[Run]:
     """One run per method of a demo metrics.jsonl, each with every seed of the file, labelled "LABEL: method" (or
     by `method_labels`)."""
@@ -355,29 +375,38 @@ def demo_runs(path: Path, records: list[dict], label: str, method_labels: dict[s
         if not all(key in record for key in DEMO_RECORD):
             raise LogError(f"{path} record {number}: lacks {[k for k in DEMO_RECORD if k not in record]}; {EXPECTED}")
         by_run.setdefault(record["method"], {}).setdefault(record["seed"], []).append(record)
+    values = Values(path, demo_uses)
     runs = []
     for method, per_seed in by_run.items():
-        seeds = {}
-        tokens = {}
+        seeds, tokens, nonfinite = {}, {}, []
         for seed, seed_records in per_seed.items():
             seed_records.sort(key=lambda r: r["step"])
+            rows = [(r["step"], values.of(f"step {r['step']}", r, skip=DEMO_RECORD)) for r in seed_records]
 
-            def points(*keys, rows=seed_records):
-                return [(r["step"], *(r[k] for k in keys)) for r in rows if all(is_number(r.get(k)) for k in keys)]
+            def points(*keys, rows=rows):
+                return [(step, *(v[k] for k in keys)) for step, v in rows if all(k in v for k in keys)]
 
-            curves = {ours: curve_of(found) for theirs, ours in DEMO_KEYS.items() if (found := points(theirs))}
-            for key in sorted({k for r in seed_records for k in r if k.startswith("pass@")}):
-                curves[f"{VALIDATION}held-out/{key}"] = curve_of(points(key))
+            curves, seed_nonfinite = {}, {}
+
+            def add(key, found, ratio=False, curves=curves, seed_nonfinite=seed_nonfinite):
+                if found and (curve := finite_curve(found, key, seed_nonfinite, ratio)):
+                    curves[key] = curve
+
+            for theirs, ours in DEMO_KEYS.items():
+                add(ours, points(theirs))
+            for key in sorted({k for _, v in rows for k in v if k.startswith("pass@")}):
+                add(f"{VALIDATION}held-out/{key}", points(key))
             for q in range(1, 5):
-                if found := points(f"band_out_q{q}", "band_token_steps"):
-                    curves[BAND_OUT[q - 1]] = ratio_curve(found)
-                if found := points(f"band_back_q{q}", f"band_seen_out_q{q}"):
-                    curves[BAND_RETURN[q - 1]] = ratio_curve(found)
+                add(BAND_OUT[q - 1], points(f"band_out_q{q}", "band_token_steps"), ratio=True)
+                add(BAND_RETURN[q - 1], points(f"band_back_q{q}", f"band_seen_out_q{q}"), ratio=True)
             seeds[seed] = with_quadrant_sums(curves)
-            if found := points("num_tokens"):
+            nonfinite.append(seed_nonfinite)
+            if found := [p for p in points("num_tokens") if math.isfinite(p[1])]:
                 tokens[seed] = Curve(np.array([s for s, _ in found], float), np.cumsum([t for _, t in found]))
         name = method_labels[method] if method_labels else f"{label}: {method}"
-        runs.append(Run(name, f"{path} (demo metrics.jsonl)", label, seeds, tokens))
+        runs.append(Run(name, f"{path} (demo metrics.jsonl)", label, seeds, tokens,
+                        nonfinite=merged_nonfinite(nonfinite)))
+    values.warn()
     return runs
 
 
@@ -393,10 +422,11 @@ def sweep_runs(path: Path, records: list[dict], label: str) -> list[Run]:
     for number, record in enumerate(records, start=1):
         if missing := [key for key in SWEEP_RECORD if key not in record]:
             raise LogError(f"{path} record {number}: lacks {missing}; {EXPECTED}")
-        if not (isinstance(record["step"], int) and all(is_number(record[key]) for key in SWEEP_SCORES)):
+        scores = [metric_value(path, f"record {number}", key, record[key]) for key in SWEEP_SCORES]
+        if not isinstance(record["step"], int) or isinstance(record["step"], bool) or None in scores:
             raise LogError(f"{path} record {number}: step must be an integer and {list(SWEEP_SCORES)} numbers, got "
                            f"{[record[key] for key in ('step', *SWEEP_SCORES)]}")
-        by_run.setdefault(str(record["run"]), []).append(record)
+        by_run.setdefault(str(record["run"]), []).append({**record, **dict(zip(SWEEP_SCORES, scores, strict=True))})
     runs = []
     for run_name, rows in by_run.items():
         points = {}
@@ -404,13 +434,15 @@ def sweep_runs(path: Path, records: list[dict], label: str) -> list[Run]:
             for score in SWEEP_SCORES:
                 key = f"{VALIDATION}{row['benchmark']}/{score.replace('@k', '@' + str(row['k']))} (%)"
                 points.setdefault(key, []).append((row["step"], row[score]))
-        curves = {}
+        curves, nonfinite = {}, {}
         for key, found in points.items():
             if len({step for step, _ in found}) < len(found):
                 raise LogError(f"{path}: run {run_name!r} has several {key} values at one step; a sweep.jsonl holds "
                                "one line per run, checkpoint and benchmark")
-            curves[key] = curve_of(found)
-        runs.append(Run(f"{label}: {run_name}", f"{path} (evaluation sweep.jsonl)", label, {0: curves}))
+            if curve := finite_curve(found, key, nonfinite):
+                curves[key] = curve
+        runs.append(Run(f"{label}: {run_name}", f"{path} (evaluation sweep.jsonl)", label, {0: curves},
+                        nonfinite=nonfinite))
     return runs
 
 
@@ -431,34 +463,41 @@ TRL_ABC_QUADRANTS = (
 TRL_PLAIN_QUADRANTS = {0: "clip_ratio/high_mean", 2: "clip_ratio/low_mean"}
 
 
-def trainer_state_run(history: list[dict], label: str, source: str) -> Run:
-    entries = [e for e in history if isinstance(e, dict) and isinstance(e.get("step"), int)]
-    rollout_steps = [e["step"] for e in entries if "reward" in e]
+TRL_TOKENS = "num_tokens"  # cumulative
+TRL_USED = {*TRL_PER_UPDATE, *TRL_PER_ROLLOUT, *(key for pair in TRL_ABC_QUADRANTS for key in pair),
+            *TRL_PLAIN_QUADRANTS.values(), TRL_TOKENS}
+
+
+def trainer_state_run(history: list[dict], label: str, source: str, path: Path | str | None = None) -> Run:
+    """The run of a TRL log_history; `path` (the file, else `source`) is what its errors name."""
+    values = Values(path or source, TRL_USED.__contains__)
+    entries = [(e["step"], values.of(f"step {e['step']}", e, skip=("step",)))
+               for e in history if isinstance(e, dict) and isinstance(e.get("step"), int)]
+    values.warn()
+    rollout_steps = [step for step, v in entries if "reward" in v]
     # TRL logs a rollout's statistics once per generation: their spacing is the optimizer steps per rollout
     per_rollout = int(np.median(np.diff(rollout_steps))) if len(rollout_steps) > 1 else 1
 
     def points(key, rollout=False):
-        return [
-            (math.ceil(e["step"] / per_rollout) if rollout else e["step"] / per_rollout, float(e[key]))
-            for e in entries
-            if isinstance(e.get(key), (int, float)) and not isinstance(e.get(key), bool)
-        ]
+        return [(math.ceil(step / per_rollout) if rollout else step / per_rollout, v[key])
+                for step, v in entries if key in v]
 
     curves, nonfinite = {}, {}
     for mapping, rollout in ((TRL_PER_UPDATE, False), (TRL_PER_ROLLOUT, True)):
         for theirs, ours in mapping.items():
             if (found := points(theirs, rollout)) and (curve := finite_curve(found, ours, nonfinite)):
                 curves[ours] = curve
-    abc = [e for e in entries if all(is_number(e.get(key)) for pair in TRL_ABC_QUADRANTS for key in pair)]
-    if abc:
-        for q, (total, part) in enumerate(TRL_ABC_QUADRANTS):
-            curves[QUADRANTS[q]] = curve_of([(e["step"] / per_rollout, e[total] * e[part]) for e in abc])
-    else:
-        for q, key in TRL_PLAIN_QUADRANTS.items():
-            if found := points(key):
-                curves[QUADRANTS[q]] = curve_of(found)
+    abc = [(step, v) for step, v in entries if all(key in v for pair in TRL_ABC_QUADRANTS for key in pair)]
+    for q in range(4):
+        if abc:
+            total, part = TRL_ABC_QUADRANTS[q]
+            found = [(step / per_rollout, v[total] * v[part]) for step, v in abc]
+        else:
+            found = points(TRL_PLAIN_QUADRANTS[q]) if q in TRL_PLAIN_QUADRANTS else []
+        if found and (curve := finite_curve(found, QUADRANTS[q], nonfinite)):
+            curves[QUADRANTS[q]] = curve
     run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)}, nonfinite=nonfinite)
-    if found := [p for p in points("num_tokens", rollout=True) if math.isfinite(p[1])]:  # TRL's is cumulative
+    if found := [p for p in points(TRL_TOKENS, rollout=True) if math.isfinite(p[1])]:
         run.tokens[0] = curve_of(found)
     return run
 
@@ -475,7 +514,7 @@ def load_file(path: Path, label: str) -> list[Run]:
     if isinstance(whole, dict) and "log_history" in whole:
         if not isinstance(whole["log_history"], list):
             raise LogError(f"{path}: log_history is a {type(whole['log_history']).__name__}, expected a list")
-        run = trainer_state_run(whole["log_history"], label, f"{path} (Hugging Face trainer_state.json)")
+        run = trainer_state_run(whole["log_history"], label, f"{path} (Hugging Face trainer_state.json)", path)
         if not run.seeds[0]:
             raise LogError(f"{path}: log_history has none of {sorted(TRL_PER_UPDATE)}; {EXPECTED}")
         return [run]
@@ -518,7 +557,10 @@ def load_run_argument(argument: str) -> list[Run]:
     if path.is_file():
         return load_file(path, label or default_label(path))
     label = label or path.resolve().name
-    verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
+    try:
+        verl_logs = sorted(p for p in path.rglob("*.jsonl") if is_verl_log(p))
+    except OSError as err:  # a folder below it that cannot be listed
+        raise LogError(f"{path}: cannot read this folder ({err})") from err
     others = [p for p in (path / "metrics.jsonl", path / "sweep.jsonl", path / "trainer_state.json")
               if p.is_file() and p not in verl_logs]
     if not (verl_logs or others):  # a Hugging Face output folder keeps trainer_state.json in its checkpoints
@@ -894,7 +936,7 @@ def own_span(run: Run, key: str) -> tuple[float, float]:
 def cell(run: Run, key: str, statistic: str) -> str:
     if not run.curves(key):
         return ""
-    diverged = run.nonfinite.get(key, (None, 0))[0]
+    diverged = diverged_at(run, key)
     if diverged is not None and statistic in ("final", "rollout", "last"):
         return f"NaN from step {diverged:g}"  # never the last finite value as if it were where the run ended
     mean, half = mean_ci(list(per_seed(run, key, statistic, *own_span(run, key)).values()))
@@ -935,7 +977,16 @@ def run_table(runs: list[Run]) -> list[str]:
     return lines
 
 
+def diverged_at(run: Run, key: str) -> float | None:
+    """The step from which `run`'s `key` stays NaN/inf to the end of its log, or None."""
+    return run.nonfinite.get(key, (None, 0))[0]
+
+
 def entropy_ratios(a: Run, b: Run) -> str:
+    if diverged := [f"{run.label}'s is NaN from step {step:g}" for run in (a, b)
+                    if (step := diverged_at(run, ENTROPY)) is not None]:
+        # the steps both have end where one run diverged: a ratio there would read as the end of training
+        return f"- **Entropy ratio {a.label} / {b.label}**: none: {' and '.join(diverged)} (a diverged run)."
     start, end = span([a, b], ENTROPY)
 
     def ratio(statistic):
@@ -955,8 +1006,12 @@ def entropy_ratios(a: Run, b: Run) -> str:
 def difference_row(a: Run, b: Run, key: str, statistic: str) -> str:
     """One table row: `key`'s "last" (10%) or "mean" (all steps) value in both runs, their difference, and whether
     it exceeds the seed-to-seed spread (paired seeds) or, for single runs, whether a step-paired block bootstrap's
-    interval excludes 0."""
+    interval excludes 0. A run whose metric diverged (NaN to the end) gets no value and no verdict: the steps both
+    runs have end where it diverged, and a comparison there would read as the end of training."""
     start, end = span([a, b], key)
+    if any(diverged_at(run, key) is not None for run in (a, b)):
+        cells = [f"NaN from step {step:g}" if (step := diverged_at(run, key)) is not None else "–" for run in (a, b)]
+        return f"| {name(key)}, {STATISTICS[statistic]} | {cells[0]} | {cells[1]} | – | no verdict: a diverged run |"
     window = final_window(start, end) if statistic == "last" else (start, end)
     values_a, values_b = per_seed(a, key, statistic, start, end), per_seed(b, key, statistic, start, end)
     mean_a, mean_b = np.nanmean(list(values_a.values())), np.nanmean(list(values_b.values()))
@@ -1190,18 +1245,18 @@ def main(argv: list[str] | None = None) -> int:
         warned = overlay_warnings(runs)
         for note in warned:
             print(f"warning: {note}", file=sys.stderr)
-        warned += plot_dynamics(
-            args.output_dir / "dynamics.png",
-            runs,
-            args.x_axis,
-            args.smooth,
-            title=f"Training dynamics: {', '.join(labels)}",
-            only=tuple(prefix for prefix in args.panels.split(",") if prefix),
-        )
-        write_summary(args.output_dir / "dynamics.md", runs, command, warned)
-    except OSError as err:  # the output folder itself was checked: this is a write that failed in it
-        print(f"error: --output-dir {args.output_dir}: cannot write there ({err.strerror or err})", file=sys.stderr)
-        return 2
+        try:  # the output folder itself was checked: an OSError here is a write that failed in it
+            warned += plot_dynamics(
+                args.output_dir / "dynamics.png",
+                runs,
+                args.x_axis,
+                args.smooth,
+                title=f"Training dynamics: {', '.join(labels)}",
+                only=tuple(prefix for prefix in args.panels.split(",") if prefix),
+            )
+            write_summary(args.output_dir / "dynamics.md", runs, command, warned)
+        except OSError as err:
+            raise LogError(f"--output-dir {args.output_dir}: cannot write there ({err.strerror or err})") from err
     except LogError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

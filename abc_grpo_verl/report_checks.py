@@ -21,6 +21,8 @@ as final. Overlays: runs of very different length or model size, and panels whos
 
 import math
 import re
+import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -57,6 +59,38 @@ def metric_value(path, where: str, key: str, value) -> float | None:
             return None  # text (a name, a path): not a metric
         raise LogError(f"{path} {where}: {key} is the string {value!r}, not a number; a metric must be a JSON number")
     return None
+
+
+class Values:
+    """Reads one file's logged values through `metric_value`. A bad value (a number written as a string, one beyond
+    ±MAX_MAGNITUDE) under a key the report uses is a LogError; under a key it never reads it is left out, and
+    `warn` says so once per file: the report need not refuse a log over a value it would not show."""
+
+    def __init__(self, path, used: Callable[[str], bool]):
+        self.path, self.used, self.ignored = path, used, []
+
+    def of(self, where: str, record: dict, skip: tuple[str, ...] = ()) -> dict[str, float]:
+        """`record`'s metric values as floats, NaN and infinity kept (see `finite_curve`)."""
+        values = {}
+        for key, value in record.items():
+            if key in skip:
+                continue
+            try:
+                number = metric_value(self.path, where, key, value)
+            except LogError as err:
+                if self.used(key):
+                    raise
+                self.ignored.append(str(err))
+                continue
+            if number is not None:
+                values[key] = number
+        return values
+
+    def warn(self) -> None:
+        if self.ignored:
+            more = f" (and {len(self.ignored) - 1} more)" if len(self.ignored) > 1 else ""
+            print(f"warning: left out, under a key the report does not read: {self.ignored[0]}{more}",
+                  file=sys.stderr)
 
 
 def split_finite(points: list[tuple]) -> tuple[list[tuple], float | None, int]:

@@ -35,8 +35,7 @@ def run_report(args, tmp_path, capsys):
 
 @pytest.mark.parametrize("data, message", [
     ({}, "no metric the report draws in its 3 records (every record's data is empty)"),
-    ({"actor/entropy": True, "done": False}, "no metric the report draws in its 3 records (its values are only JSON "
-                                             "booleans)"),
+    ({"actor/entropy": True, "done": False}, "its 3 records (its values are only JSON booleans)"),
     ({"actor/entropy": 1e308}, "step 1: actor/entropy = 1e+308 is beyond ±1e+100"),
     ({"actor/entropy": -1e308}, "step 1: actor/entropy = -1e+308 is beyond ±1e+100"),
     ({"actor/entropy": "1.0"}, "step 1: actor/entropy is the string '1.0', not a number"),
@@ -46,6 +45,118 @@ def test_a_bad_verl_log_is_one_line_naming_the_file(tmp_path, capsys, data, mess
     code, err = run_report([path], tmp_path, capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {path}")
     assert message in err
+
+
+def test_a_log_of_nulls_says_so_and_counts_one_record_in_the_singular(tmp_path, capsys):
+    path = write_verl(tmp_path / "log.jsonl", [(1, {ENTROPY: None, "critic/score/mean": None})])
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and "no metric the report draws in its 1 record (its values are only JSON nulls)" in err
+
+
+def test_a_log_that_is_nan_throughout_says_so(tmp_path, capsys):
+    path = write_verl(tmp_path / "log.jsonl", [(step, {ENTROPY: math.nan}) for step in (1, 2)])
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and f"its values of ['{ENTROPY}'] are all NaN or infinite" in err
+
+
+# Every reader, the same checks: one writer per format, each writing per step {their name: value}.
+
+
+def write_demo(path, rows):
+    path.write_text("".join(json.dumps({"method": "abc_grpo", "seed": 0, "step": step, **data}) + "\n"
+                            for step, data in rows))
+    return path
+
+
+def write_trainer_state(path, rows):
+    # the reward logged at every optimizer step: one optimizer step per rollout, so step k sits at x = k
+    path.write_text(json.dumps({"log_history": [{"step": step, "reward": 0.5, **data} for step, data in rows]}))
+    return path
+
+
+# (writer, file name, its entropy key, its grad-norm key, where a bad value is said to be)
+FORMATS = {
+    "verl": (lambda p, rows: write_verl(p, rows), "log.jsonl", ENTROPY, "actor/grad_norm"),
+    "demo": (write_demo, "metrics.jsonl", "entropy", "grad_norm"),
+    "trainer_state": (write_trainer_state, "trainer_state.json", "entropy", "grad_norm"),
+}
+
+
+def healthy(fmt, step):
+    _, _, entropy, grad_norm = FORMATS[fmt]
+    return {entropy: 0.5 - 0.01 * step, grad_norm: 1.0}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_numeric_string_in_a_drawn_key_is_an_error_in_every_format(tmp_path, capsys, fmt):
+    writer, file, entropy, _ = FORMATS[fmt]
+    rows = [(step, healthy(fmt, step)) for step in (1, 2)]
+    rows[1][1][entropy] = "1.0"
+    path = writer(tmp_path / file, rows)
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {path} step 2: {entropy} is the string '1.0', not a number")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_overflowing_grad_norm_is_an_error_in_every_format(tmp_path, capsys, fmt):
+    writer, file, _, grad_norm = FORMATS[fmt]
+    rows = [(step, healthy(fmt, step)) for step in (1, 2)]
+    rows[0][1][grad_norm] = 1e308
+    path = writer(tmp_path / file, rows)
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {path} step 1: {grad_norm} = 1e+308 is beyond ±1e+100")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_entropy_nan_from_step_4_is_said_and_never_a_stale_final_in_every_format(tmp_path, capsys, fmt):
+    writer, file, entropy, _ = FORMATS[fmt]
+    rows = [(step, healthy(fmt, step)) for step in range(1, 7)]
+    for _, data in rows[3:]:
+        data[entropy] = math.nan
+    code, _ = run_report([writer(tmp_path / file, rows)], tmp_path, capsys)
+    assert code == 0
+    summary = (tmp_path / "out" / "dynamics.md").read_text()
+    assert "| entropy, final step | NaN from step 4 |" in summary
+    assert "| entropy, last 10% | NaN from step 4 |" in summary
+    assert "0.47 |" not in summary  # step 3's value, 0.5 - 0.03, is nowhere shown as where the run ended
+    # the mean of the finite steps: (0.49 + 0.48 + 0.47) / 3
+    assert "| entropy, mean over steps | 0.48 |" in summary
+
+
+@pytest.mark.parametrize("fmt, bad", [(fmt, bad) for fmt in FORMATS for bad in ("2024", 1e308)])
+def test_a_bad_value_under_a_key_the_report_never_reads_is_a_warning(tmp_path, capsys, fmt, bad):
+    writer, file, entropy, _ = FORMATS[fmt]
+    rows = [(step, {**healthy(fmt, step), "tag": bad}) for step in (1, 2)]
+    path = writer(tmp_path / file, rows)
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 0
+    assert f"warning: left out, under a key the report does not read: {path} step 1: tag " in err
+    assert "(and 1 more)" in err
+    # the drawn values are all there: (0.49 + 0.48) / 2
+    assert "| entropy, mean over steps | 0.485 |" in (tmp_path / "out" / "dynamics.md").read_text()
+
+
+def test_an_overflowing_sweep_score_is_an_error(tmp_path, capsys):
+    record = {"run": "abc", "step": 10, "benchmark": "gsm8k", "k": 4, "avg@k": 1e308, "pass@k": 50.0, "cons@k": 40.0}
+    path = tmp_path / "sweep.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    code, err = run_report([path], tmp_path, capsys)
+    assert code == 2 and err.startswith(f"error: {path} record 1: avg@k = 1e+308 is beyond ±1e+100")
+
+
+def test_an_unreadable_run_folder_is_named_not_the_output_dir(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "run"
+    folder.mkdir()
+
+    def refuse(self, pattern):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "rglob", refuse)
+    code, err = run_report([folder], tmp_path, capsys)
+    assert code == 2 and err.startswith(f"error: {folder}: cannot read this folder (")
+    assert "--output-dir" not in err
 
 
 def test_an_output_dir_that_is_a_file_or_cannot_be_made(tmp_path, capsys):
@@ -73,6 +184,22 @@ def test_a_diverged_run_says_nan_from_its_step_and_shows_no_stale_final(tmp_path
     assert "log: entropy is NaN from step 11" in summary
     # the mean over the finite steps stays: (0.49 + 0.40) / 2
     assert "| entropy, mean over steps | 0.445 |" in summary
+
+
+def test_a_diverged_run_gets_no_stale_comparison(tmp_path, capsys):
+    healthy_rows = [(step, {ENTROPY: 0.5, "critic/score/mean": 0.1 * step}) for step in range(1, 21)]
+    diverged_rows = [(step, {ENTROPY: 0.4 if step <= 10 else math.nan, "critic/score/mean": 0.1 * step})
+                     for step in range(1, 21)]
+    a, b = write_verl(tmp_path / "a.jsonl", diverged_rows), write_verl(tmp_path / "b.jsonl", healthy_rows)
+    code, _ = run_report([f"a={a}", f"b={b}"], tmp_path, capsys)
+    assert code == 0
+    summary = (tmp_path / "out" / "dynamics.md").read_text()
+    assert "- **Entropy ratio a / b**: none: a's is NaN from step 11 (a diverged run)." in summary
+    assert "| entropy, last 10% | NaN from step 11 | – | – | no verdict: a diverged run |" in summary
+    compared = summary[summary.index("## How the runs differ"):summary.index("## Definitions")]
+    assert "0.80x" not in compared and "| 0.4 | 0.5 |" not in compared
+    # the reward, finite in both, is still compared: equal in every step
+    assert "| reward, last 10% (steps 19..20) | 1.95 | 1.95 | 0 |" in summary
 
 
 def test_a_transient_nan_is_counted_not_hidden(tmp_path):
@@ -203,8 +330,7 @@ def test_bootstrap_is_antisymmetric_and_blind_to_a_common_offset(xs, ys, offset)
 def test_panels_whose_runs_differ_tenfold_are_log_scaled_and_said(tmp_path, capsys):
     small = write_verl(tmp_path / "small.jsonl", [(s, {ENTROPY: 0.4, "actor/grad_norm": 0.03}) for s in range(1, 9)])
     large = write_verl(tmp_path / "large.jsonl", [(s, {ENTROPY: 0.5, "actor/grad_norm": 5.0}) for s in range(1, 9)])
-    code, err = run_report([f"a={small}", f"b={large}"], tmp_path, capsys)
-    assert code == 0
+    assert run_report([f"a={small}", f"b={large}"], tmp_path, capsys)[0] == 0
     summary = (tmp_path / "out" / "dynamics.md").read_text()
     # 5 / 0.03 = 167x on the grad-norm panel; entropy 0.5 / 0.4 stays linear
     assert "panel 'grad norm': the runs' scales differ by more than 10x (a ~0.03, b ~5)" in summary
@@ -215,8 +341,8 @@ def test_runs_of_very_different_length_or_size_are_warned_about(tmp_path, capsys
     demo = write_verl(tmp_path / "qwen3_8b_run.jsonl", [(s, {ENTROPY: 0.4}) for s in range(1, 61)])
     code, err = run_report([demo, "--reference", "paper-4b"], tmp_path, capsys)
     assert code == 0
-    assert "runs of very different length overlaid (qwen3_8b_run ends at step 60, paper 4B ABC-GRPO ends at step " \
-           "335" in err
+    lengths = "qwen3_8b_run ends at step 60, paper 4B ABC-GRPO ends at step 335"
+    assert f"runs of very different length overlaid ({lengths}" in err
     assert "runs of different model sizes overlaid (8B: qwen3_8b_run; 4B: paper 4B ABC-GRPO, paper 4B GRPO" in err
     assert "runs of very different length" in (tmp_path / "out" / "dynamics.md").read_text()
     assert model_size("Qwen3-1.7B-Base") == 1.7 and model_size("demo: abc_grpo") is None
