@@ -30,7 +30,14 @@ from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
-from abc_grpo_verl.config import COMPILE_ENV, ENV_SWITCHES, env_switch, resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.config import (
+    BAND_METRICS,
+    COMPILE_ENV,
+    ENV_SWITCHES,
+    env_switch,
+    resolve_bounds,
+    resolve_ratio_level,
+)
 from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss
 
 NAME = "abc_grpo"
@@ -200,7 +207,7 @@ def compute_policy_loss_abc_grpo(
             ``actor/ppo_kl`` mean of log pi_old - log pi; ``actor/pg_clipfrac_lower`` the Q4 share (A<0, r above
             1+eps3, closest to vanilla's dual-clip metric of that name); ``actor/abc_clipfrac_q1`` .. ``_q4`` each
             quadrant's share; ``actor/abc_clip_tokens_q1`` .. ``_q4`` and ``actor/abc_valid_tokens`` the raw counts,
-            whose averages divide into the exact token-pooled shares.
+            whose averages divide into the exact token-pooled shares; ``actor/abc_band_eps1`` .. ``_eps4`` the band.
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
@@ -251,6 +258,7 @@ def compute_policy_loss_abc_grpo(
         **{f"actor/abc_clipfrac_{q}": share(count) for q, count in zip(QUADRANTS, counts, strict=True)},
         **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
         "actor/abc_valid_tokens": valid,
+        **dict(zip(BAND_METRICS, args[5], strict=True)),  # plain floats from the config: no transfer
     }
 
 

@@ -78,8 +78,11 @@ VALIDATION = "val-core/"  # verl's prefix for the headline validation metrics; t
 # their ratio is the step's exact token-pooled share, where the mean of per-micro-batch shares is only close to it.
 CLIP_TOKENS = tuple(f"actor/abc_clip_tokens_q{q}" for q in range(1, 5))
 VALID_TOKENS = "actor/abc_valid_tokens"
-# The reporting band of a baseline trained with the abc_grpo_vanilla loss (abc_grpo_verl/baseline.py), eps1..eps4.
+# The band eps1..eps4 each of our losses logs (abc_grpo_verl/config.py): the abc_grpo loss the band it trains with,
+# a baseline trained with abc_grpo_vanilla (abc_grpo_verl/baseline.py) the reporting band its counts refer to.
+LOSS_BAND = tuple(f"actor/abc_band_eps{q}" for q in range(1, 5))
 REPORT_BAND = tuple(f"actor/abc_report_band_eps{q}" for q in range(1, 5))
+PAPER_EPS = 0.2  # the authors' four widths, and the demo's
 LR = "actor/lr"  # verl's; TRL's learning_rate maps onto it
 # Groups whose responses all got the same reward: zero advantage, no gradient (TRL's name; verl logs no equivalent).
 ZERO_STD = "frac_reward_zero_std"
@@ -177,7 +180,8 @@ class Run:
     seeds: dict[int, dict[str, Curve]]
     tokens: dict[int, Curve] = field(default_factory=dict)
     reference: bool = False  # the authors' runs: drawn dashed
-    band: tuple[float, ...] | None = None  # the reporting band eps1..eps4 a baseline's quadrant metrics refer to
+    band: tuple[float, ...] | None = None  # the band eps1..eps4 its quadrant metrics count against
+    band_is_loss: bool = True  # the band its own loss clips at; False: a baseline's reporting band
     # metric -> (the step from which it stays NaN/inf, or None if it recovered; how many of its points were not)
     nonfinite: dict[str, tuple[float | None, int]] = field(default_factory=dict)
 
@@ -222,7 +226,7 @@ def json_lines(path: Path, text: str) -> list[dict]:
 # What the report reads of a verl log (every other key is only checked loosely: see report_checks.Values).
 VERL_DIRECT = (ENTROPY, REWARD, LENGTH, TRUNCATED, PG_CLIPFRAC, PPO_KL, GRAD_NORM, LR, VERL_PROBS_GAP, VERL_LOG_PPL_GAP)
 VERL_TOKENS = "perf/total_num_tokens"
-VERL_USED = {*VERL_DIRECT, *QUADRANTS, *CLIP_TOKENS, VALID_TOKENS, *REPORT_BAND, VERL_TOKENS}
+VERL_USED = {*VERL_DIRECT, *QUADRANTS, *CLIP_TOKENS, VALID_TOKENS, *LOSS_BAND, *REPORT_BAND, VERL_TOKENS}
 
 
 def verl_steps(path: Path, records: list[dict]) -> dict[int, dict[str, float]]:
@@ -272,8 +276,10 @@ def verl_run(steps: dict[int, dict[str, float]], label: str, source: str) -> Run
         if curve:
             curves[share_key] = curve
     run = Run(label, source, group="", seeds={0: with_quadrant_sums(curves)}, nonfinite=nonfinite)
-    if bands := points(*REPORT_BAND):
+    if bands := points(*LOSS_BAND):
         run.band = bands[-1][1:]
+    elif bands := points(*REPORT_BAND):
+        run.band, run.band_is_loss = bands[-1][1:], False
     if tokens := [p for p in points(VERL_TOKENS) if math.isfinite(p[1])]:
         run.tokens[0] = Curve(np.array([s for s, _ in tokens], float), np.cumsum([t for _, t in tokens]))
     return run
@@ -404,7 +410,7 @@ def demo_runs(path: Path, records: list[dict], label: str, method_labels: dict[s
             if found := [p for p in points("num_tokens") if math.isfinite(p[1])]:
                 tokens[seed] = Curve(np.array([s for s, _ in found], float), np.cumsum([t for _, t in found]))
         name = method_labels[method] if method_labels else f"{label}: {method}"
-        runs.append(Run(name, f"{path} (demo metrics.jsonl)", label, seeds, tokens,
+        runs.append(Run(name, f"{path} (demo metrics.jsonl)", label, seeds, tokens, band=(PAPER_EPS,) * 4,
                         nonfinite=merged_nonfinite(nonfinite)))
     values.warn()
     return runs
@@ -603,6 +609,8 @@ def reference_runs(name: str) -> list[Run]:
         method = "ABC-GRPO" if run_name.endswith("abc-grpo") else "GRPO"
         run = trainer_state_run(histories[run_name], f"paper {size} {method}", f"the authors' log of {run_name}")
         run.group, run.reference = name, True
+        if method == "ABC-GRPO":
+            run.band = (PAPER_EPS,) * 4
         runs.append(run)
     return runs
 
@@ -851,12 +859,15 @@ def plot_dynamics(
 def band_note(run: Run) -> str:
     """Which band a run's Q1..Q4 shares refer to, as the figure and the summary state it."""
     has = [key for key in QUADRANTS if run.curves(key)]
-    if run.band is not None:
-        return f"ε1..ε4 = {', '.join(f'{eps:g}' for eps in run.band)} (reporting band; the loss: verl's vanilla)"
-    if len(has) == 4:
+    if len(has) == 4 and run.band is not None:
+        widths = f"ε1..ε4 = {', '.join(f'{eps:g}' for eps in run.band)}"
+        if not run.band_is_loss:
+            return f"{widths} (reporting band; the loss: verl's vanilla)"
         if "demo metrics" in run.source:
-            return "ε = 0.2 for every method (the demo's band)"
-        return "ε = 0.2, the authors' setting" if run.reference else "the band of its own abc_grpo loss"
+            return f"{widths} for every method (the demo's band)"
+        return f"{widths}, the authors' setting" if run.reference else f"{widths}, the band its abc_grpo loss clips at"
+    if len(has) == 4:
+        return "the band of its own abc_grpo loss (not logged)"
     if has:
         quadrants = ", ".join("Q" + key[-1] for key in has)
         return f"{quadrants} only (TRL's high/low means, at its own clip); no Q2/Q4 logged"

@@ -113,7 +113,8 @@ def model_size(text: str) -> float | None:
 
 
 def overlay_warnings(runs) -> list[str]:
-    """Warnings for one figure's runs: very different lengths, different model sizes (read from labels/paths)."""
+    """Warnings for one figure's runs: very different lengths, different Q1..Q4 bands, different model sizes (read
+    from labels/paths)."""
     warnings = []
     ends = {}
     for run in runs:
@@ -124,6 +125,11 @@ def overlay_warnings(runs) -> list[str]:
         listed = ", ".join(f"{label} ends at step {end:g}" for label, end in ends.items())
         warnings.append(f"runs of very different length overlaid ({listed}): on shared step axes the shorter runs "
                         "occupy a corner, and windows such as the last 10% cover different phases of training")
+    bands = {run.label: run.band for run in runs if run.band is not None}
+    if len(set(bands.values())) > 1:
+        listed = "; ".join(f"{label}: {', '.join(f'{eps:g}' for eps in band)}" for label, band in bands.items())
+        warnings.append(f"runs whose Q1..Q4 bands differ overlaid (ε1..ε4 of {listed}): their quadrant shares count "
+                        "different tokens; give a baseline its ABC run's band (the CLIP_* knobs of the recipes)")
     sizes = {}
     for run in runs:
         if (size := model_size(f"{run.label} {run.source}")) is not None:

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from verl.trainer.ppo.core_algos import POLICY_LOSS_REGISTRY, compute_policy_loss_vanilla
 
-from abc_grpo_verl.baseline import BAND_METRICS, NAME, compute_policy_loss_abc_grpo_vanilla
+from abc_grpo_verl.baseline import NAME, compute_policy_loss_abc_grpo_vanilla
+from abc_grpo_verl.config import REPORT_BAND_METRICS
 from abc_grpo_verl.validation import ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose
 from tests.support import make_actor_config, random_batch
@@ -81,7 +82,7 @@ def test_quadrant_counts_against_the_reporting_band(band, eps):
     for q in range(4):
         assert metrics[f"actor/abc_clip_tokens_q{q + 1}"] == counts[q]
         assert metrics[f"actor/abc_clipfrac_q{q + 1}"] == pytest.approx(counts[q] / valid, abs=1e-15)
-    assert [metrics[key] for key in BAND_METRICS] == list(eps)
+    assert [metrics[key] for key in REPORT_BAND_METRICS] == list(eps)
 
 
 def test_a_sequence_ratio_level_is_refused():

@@ -214,10 +214,10 @@ def test_a_transient_nan_is_counted_not_hidden(tmp_path):
 # Baselines: quadrant metrics against a reporting band, named in the figure and the summary
 
 
-def test_report_band_keys_are_the_baseline_losses():
-    from abc_grpo_verl.baseline import BAND_METRICS
+def test_band_keys_are_the_losses():
+    from abc_grpo_verl.config import BAND_METRICS, REPORT_BAND_METRICS
 
-    assert report.REPORT_BAND == BAND_METRICS
+    assert (report.LOSS_BAND, report.REPORT_BAND) == (BAND_METRICS, REPORT_BAND_METRICS)
 
 
 def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys):
@@ -234,6 +234,32 @@ def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys
     assert run_report([f"grpo={path}"], tmp_path, capsys)[0] == 0
     assert "| grpo |" in (tmp_path / "out" / "dynamics.md").read_text()
     assert "ε1..ε4 = 0.2, 0.2, inf, 0.2" in (tmp_path / "out" / "dynamics.md").read_text()
+
+
+def abc_and_baseline_logs(tmp_path, abc_band, baseline_band):
+    counts = {"actor/abc_valid_tokens": 1000.0, **{f"actor/abc_clip_tokens_q{q}": float(q) for q in range(1, 5)},
+              **{f"actor/abc_clipfrac_q{q}": q / 1000 for q in range(1, 5)}}
+    abc = [(s, {ENTROPY: 0.5, **counts, **dict(zip(report.LOSS_BAND, abc_band, strict=True))}) for s in (1, 2)]
+    grpo = [(s, {ENTROPY: 0.4, **counts, **dict(zip(report.REPORT_BAND, baseline_band, strict=True))}) for s in (1, 2)]
+    return write_verl(tmp_path / "abc.jsonl", abc), write_verl(tmp_path / "grpo.jsonl", grpo)
+
+
+def test_an_abc_log_names_the_band_its_loss_clips_at(tmp_path):
+    abc, grpo = abc_and_baseline_logs(tmp_path, (0.2, 0.2, 0.2, 0.2), (0.2, 0.2, 0.2, 0.2))
+    (run,) = load_run_argument(str(abc))
+    assert (run.band, run.band_is_loss) == ((0.2, 0.2, 0.2, 0.2), True)
+    assert report.band_note(run) == "ε1..ε4 = 0.2, 0.2, 0.2, 0.2, the band its abc_grpo loss clips at"
+    runs = [run, *load_run_argument(str(grpo))]
+    assert not [w for w in overlay_warnings(runs) if "bands differ" in w]
+
+
+def test_runs_whose_bands_differ_are_warned_about(tmp_path, capsys):
+    abc, grpo = abc_and_baseline_logs(tmp_path, (0.2, 0.2, 0.2, 0.2), (0.2, 0.2, math.inf, 0.2))
+    code, err = run_report([f"abc={abc}", f"grpo={grpo}"], tmp_path, capsys)
+    assert code == 0
+    warning = ("runs whose Q1..Q4 bands differ overlaid (ε1..ε4 of abc: 0.2, 0.2, 0.2, 0.2; grpo: 0.2, 0.2, inf, 0.2)"
+               ": their quadrant shares count different tokens")
+    assert warning in err and warning in (tmp_path / "out" / "dynamics.md").read_text()
 
 
 # ----------------------------------------------------------------------------------------------------------------
