@@ -40,6 +40,7 @@ import json
 import math
 import shlex
 import sys
+import textwrap
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -789,7 +790,7 @@ def plot_dynamics(
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     panels = panels_for(runs)
     if missing := [prefix for prefix in only if not any(key.startswith(prefix) for key, _ in panels)]:
@@ -832,8 +833,9 @@ def plot_dynamics(
             notes.append(f"panel '{name(key)}': the runs' scales differ by more than {SCALE_RATIO:g}x ({listed}); "
                          "drawn on a symmetric log scale so that each run stays visible")
         ax.set_title(panel_title, fontsize=10)
-        if key in SHARES:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        if key in SHARES:  # symlog ticks span decades, which one fixed number of decimals would print alike
+            symlog = ax.get_yscale() == "symlog"
+            ax.yaxis.set_major_formatter(FuncFormatter(share_tick) if symlog else PercentFormatter(1.0))
         ax.set_xlabel("rollout step" if x_axis == "step" else "training tokens (prompt + response)")
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(panels) :]:
@@ -846,14 +848,29 @@ def plot_dynamics(
     else:
         spread = "One seed per run: no band. "
     smoothing = f"trailing mean over {smooth:g} rollout steps" if smooth > 0 else "unsmoothed"
-    bands = "; ".join(f"{run.label}: {band_note(run)}" for run in runs)
     drawn = {key for key, _ in panels}
-    quadrant_line = f"\nQ1..Q4 bands: {bands}" if drawn & {*QUADRANTS, PPO_STYLE, OVERCORRECTION} else ""
-    fig.suptitle(f"{title}\n{spread}Per-step metrics: {smoothing}; validation as measured.{quadrant_line}",
-                 fontsize=10)
+    quadrant_lines = band_lines(runs) if drawn & {*QUADRANTS, PPO_STYLE, OVERCORRECTION} else []
+    heading = [title, f"{spread}Per-step metrics: {smoothing}; validation as measured.", *quadrant_lines]
+    fig.suptitle("\n".join(line for part in heading for line in textwrap.wrap(part, TITLE_WIDTH)), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return notes
+
+
+TITLE_WIDTH = 180  # characters per line of the figure's heading: what its 19-inch width holds at 10 pt
+
+
+def band_lines(runs: list[Run]) -> list[str]:
+    """The figure's band statement: one line per distinct band, naming the runs that share it."""
+    by_note = {}
+    for run in runs:
+        by_note.setdefault(band_note(run), []).append(run.label)
+    return [f"Q1..Q4 band of {', '.join(labels)}: {note}" for note, labels in by_note.items()]
+
+
+def share_tick(value: float, _position=None) -> str:
+    """A share's tick label in %, with as many digits as its own magnitude needs (0.001%, 0.01%, 1%)."""
+    return f"{100 * value:.3g}%"
 
 
 def band_note(run: Run) -> str:

@@ -373,3 +373,24 @@ def test_runs_of_very_different_length_or_size_are_warned_about(tmp_path, capsys
     assert "runs of very different length" in (tmp_path / "out" / "dynamics.md").read_text()
     assert model_size("Qwen3-1.7B-Base") == 1.7 and model_size("demo: abc_grpo") is None
     assert overlay_warnings(reference_runs("paper-4b")) == []
+
+
+def test_the_figures_band_statement_is_one_line_per_band_and_fits():
+    quadrants = {f"quadrant_q{q}": 0.01 for q in range(1, 5)}
+    records = [{"method": m, "seed": 0, "step": 1, **quadrants} for m in ("abc_grpo", "grpo", "dual_clip")]
+    runs = [*report.demo_runs(Path("metrics.jsonl"), records, "demo"), *reference_runs("paper-4b")]
+    lines = report.band_lines(runs)
+    # the demo's three methods share one band, the authors' ABC run has 0.2 x 4 too but its own note, GRPO a third
+    assert lines == [
+        "Q1..Q4 band of demo: abc_grpo, demo: grpo, demo: dual_clip: ε1..ε4 = 0.2, 0.2, 0.2, 0.2 for every method "
+        "(the demo's band)",
+        "Q1..Q4 band of paper 4B ABC-GRPO: ε1..ε4 = 0.2, 0.2, 0.2, 0.2, the authors' setting",
+        "Q1..Q4 band of paper 4B GRPO: Q1, Q3 only (TRL's high/low means, at its own clip); no Q2/Q4 logged",
+    ]
+    assert all(len(line) <= report.TITLE_WIDTH for line in lines)
+
+
+def test_symlog_share_ticks_are_distinct():
+    ticks = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0]
+    labels = [report.share_tick(v) for v in ticks]
+    assert labels == ["0%", "0.001%", "0.01%", "0.1%", "1%", "10%", "100%"]
