@@ -23,6 +23,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -152,3 +153,12 @@ def spread_of_scales(scales: list[float]) -> float:
     """How far apart the runs' scales on one panel are (largest / smallest nonzero; 1 with fewer than two)."""
     positive = [s for s in scales if s > 0]
     return max(positive) / min(positive) if len(positive) > 1 else 1.0
+
+
+def make_output_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise LogError(f"--output-dir {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LogError(f"--output-dir {path}: cannot create it ({err.strerror or err})") from err

@@ -12,9 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abc_grpo_verl import report, report_stats
-from abc_grpo_verl.report import ENTROPY, PPO_STYLE, QUADRANTS, load_run_argument, main, per_seed, reference_runs
+from abc_grpo_verl import report_model, report_readers, report_stats, report_summary
+from abc_grpo_verl.report import main
 from abc_grpo_verl.report_checks import model_size, overlay_warnings
+from abc_grpo_verl.report_model import ENTROPY, PPO_STYLE, QUADRANTS
+from abc_grpo_verl.report_readers import load_run_argument, reference_runs
+from abc_grpo_verl.report_stats import per_seed
 
 RAW_LOGS = Path(__file__).resolve().parents[1].parent / "shared" / "paper-logs"
 
@@ -207,7 +210,7 @@ def test_a_transient_nan_is_counted_not_hidden(tmp_path):
     (run,) = load_run_argument(str(path))
     assert run.nonfinite == {ENTROPY: (None, 1)}
     assert run.seeds[0][ENTROPY].y.tolist() == [0.5, 0.3]
-    assert "NaN/inf at 1 step(s)" in report.nonfinite_notes([run])[0]
+    assert "NaN/inf at 1 step(s)" in report_summary.nonfinite_notes([run])[0]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -217,11 +220,11 @@ def test_a_transient_nan_is_counted_not_hidden(tmp_path):
 def test_band_keys_are_the_losses():
     from abc_grpo_verl.config import BAND_METRICS, REPORT_BAND_METRICS
 
-    assert (report.LOSS_BAND, report.REPORT_BAND) == (BAND_METRICS, REPORT_BAND_METRICS)
+    assert (report_model.LOSS_BAND, report_model.REPORT_BAND) == (BAND_METRICS, REPORT_BAND_METRICS)
 
 
 def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys):
-    band = dict(zip(report.REPORT_BAND, (0.2, 0.2, math.inf, 0.2), strict=True))
+    band = dict(zip(report_model.REPORT_BAND, (0.2, 0.2, math.inf, 0.2), strict=True))
     rows = [(step, {ENTROPY: 0.4, "actor/pg_clipfrac": 0.003, **band, "actor/abc_valid_tokens": 1000.0,
                     **{f"actor/abc_clip_tokens_q{q}": float(q * step) for q in range(1, 5)},
                     **{f"actor/abc_clipfrac_q{q}": q * step / 1000 for q in range(1, 5)}}) for step in (1, 2)]
@@ -230,7 +233,7 @@ def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys
     assert run.band == (0.2, 0.2, math.inf, 0.2)  # verl's file logger writes inf as Infinity: read back as inf
     # Q4 pooled: (4 + 8) / 2000
     assert per_seed(run, QUADRANTS[3], "mean", 0, 2)[0] == pytest.approx(0.006)
-    assert "ε1..ε4 = 0.2, 0.2, inf, 0.2 (reporting band; the loss: verl's vanilla)" in report.band_note(run)
+    assert "ε1..ε4 = 0.2, 0.2, inf, 0.2 (reporting band; the loss: verl's vanilla)" in report_model.band_note(run)
     assert run_report([f"grpo={path}"], tmp_path, capsys)[0] == 0
     assert "| grpo |" in (tmp_path / "out" / "dynamics.md").read_text()
     assert "ε1..ε4 = 0.2, 0.2, inf, 0.2" in (tmp_path / "out" / "dynamics.md").read_text()
@@ -239,8 +242,9 @@ def test_a_baseline_log_fills_every_quadrant_and_names_its_band(tmp_path, capsys
 def abc_and_baseline_logs(tmp_path, abc_band, baseline_band):
     counts = {"actor/abc_valid_tokens": 1000.0, **{f"actor/abc_clip_tokens_q{q}": float(q) for q in range(1, 5)},
               **{f"actor/abc_clipfrac_q{q}": q / 1000 for q in range(1, 5)}}
-    abc = [(s, {ENTROPY: 0.5, **counts, **dict(zip(report.LOSS_BAND, abc_band, strict=True))}) for s in (1, 2)]
-    grpo = [(s, {ENTROPY: 0.4, **counts, **dict(zip(report.REPORT_BAND, baseline_band, strict=True))}) for s in (1, 2)]
+    abc = [(s, {ENTROPY: 0.5, **counts, **dict(zip(report_model.LOSS_BAND, abc_band, strict=True))}) for s in (1, 2)]
+    report_band = dict(zip(report_model.REPORT_BAND, baseline_band, strict=True))
+    grpo = [(s, {ENTROPY: 0.4, **counts, **report_band}) for s in (1, 2)]
     return write_verl(tmp_path / "abc.jsonl", abc), write_verl(tmp_path / "grpo.jsonl", grpo)
 
 
@@ -248,7 +252,7 @@ def test_an_abc_log_names_the_band_its_loss_clips_at(tmp_path):
     abc, grpo = abc_and_baseline_logs(tmp_path, (0.2, 0.2, 0.2, 0.2), (0.2, 0.2, 0.2, 0.2))
     (run,) = load_run_argument(str(abc))
     assert (run.band, run.band_is_loss) == ((0.2, 0.2, 0.2, 0.2), True)
-    assert report.band_note(run) == "ε1..ε4 = 0.2, 0.2, 0.2, 0.2, the band its abc_grpo loss clips at"
+    assert report_model.band_note(run) == "ε1..ε4 = 0.2, 0.2, 0.2, 0.2, the band its abc_grpo loss clips at"
     runs = [run, *load_run_argument(str(grpo))]
     assert not [w for w in overlay_warnings(runs) if "bands differ" in w]
 
@@ -276,19 +280,21 @@ def test_dropped_columns_and_last_rollout_agree_with_the_raw_logs():
     abc, grpo = reference_runs("paper-4b")
     raw_abc, raw_grpo = raw("Qwen3-4B-Base-abc-grpo"), raw("Qwen3-4B-Base-grpo")
     for run, history in ((abc, raw_abc), (grpo, raw_grpo)):
-        for ours, theirs in ((report.ZERO_STD, "frac_reward_zero_std"),
-                             (report.LOGP_GAP, "sampling/sampling_logp_difference/mean"), (report.LR, "learning_rate")):
+        for ours, theirs in ((report_model.ZERO_STD, "frac_reward_zero_std"),
+                             (report_model.LOGP_GAP, "sampling/sampling_logp_difference/mean"),
+                             (report_model.LR, "learning_rate")):
             values = [e[theirs] for e in history if theirs in e]
-            assert per_seed(run, ours, "mean", *report.own_span(run, ours))[0] == pytest.approx(np.mean(values),
+            assert per_seed(run, ours, "mean", *report_summary.own_span(run, ours))[0] == pytest.approx(np.mean(values),
                                                                                                   rel=1e-5)
         # the learning rate at the final optimizer step has decayed to about 0
-        assert per_seed(run, report.LR, "final", *report.own_span(run, report.LR))[0] < 1e-11
+        assert per_seed(run, report_model.LR, "final", *report_summary.own_span(run, report_model.LR))[0] < 1e-11
     # the last rollout: the last 4 optimizer steps' entropies (4 per rollout), their mean in each run
     last = [np.mean([e["entropy"] for e in h if "entropy" in e][-4:]) for h in (raw_abc, raw_grpo)]
-    assert "11.09x over the last rollout" in report.entropy_ratios(abc, grpo)
+    assert "11.09x over the last rollout" in report_summary.entropy_ratios(abc, grpo)
     assert round(last[0] / last[1], 2) == 11.09
     # the gap is about twice GRPO's under ABC
-    gap = [per_seed(r, report.LOGP_GAP, "mean", *report.own_span(r, report.LOGP_GAP))[0] for r in (abc, grpo)]
+    gap_key = report_model.LOGP_GAP
+    gap = [per_seed(r, gap_key, "mean", *report_summary.own_span(r, gap_key))[0] for r in (abc, grpo)]
     assert 1.7 < gap[0] / gap[1] < 2.3
 
 
@@ -296,9 +302,9 @@ def test_verls_equivalents_are_read_from_a_verl_log(tmp_path):
     rows = [(step, {ENTROPY: 0.4, "actor/lr": 1e-6 / step, "training/rollout_probs_diff_mean": 0.01 * step,
                     "rollout_corr/log_ppl_abs_diff": 0.02}) for step in (1, 2)]
     (run,) = load_run_argument(str(write_verl(tmp_path / "log.jsonl", rows)))
-    assert run.seeds[0][report.LR].y.tolist() == [1e-6, 5e-7]
-    assert run.seeds[0][report.VERL_PROBS_GAP].y.tolist() == [0.01, 0.02]
-    assert run.seeds[0][report.VERL_LOG_PPL_GAP].y.tolist() == [0.02, 0.02]
+    assert run.seeds[0][report_model.LR].y.tolist() == [1e-6, 5e-7]
+    assert run.seeds[0][report_model.VERL_PROBS_GAP].y.tolist() == [0.01, 0.02]
+    assert run.seeds[0][report_model.VERL_LOG_PPL_GAP].y.tolist() == [0.02, 0.02]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -307,7 +313,7 @@ def test_verls_equivalents_are_read_from_a_verl_log(tmp_path):
 
 def test_the_1_7b_q1_plus_q3_difference_is_a_yes():
     abc, grpo = reference_runs("paper-1.7b")
-    row = report.difference_row(abc, grpo, PPO_STYLE, "mean")
+    row = report_summary.difference_row(abc, grpo, PPO_STYLE, "mean")
     assert "| 0.0817% | 0.0581% |" in row and "**yes**: 95% block-bootstrap CI" in row
 
 
@@ -421,8 +427,8 @@ def test_runs_of_very_different_length_or_size_are_warned_about(tmp_path, capsys
 def test_the_figures_band_statement_is_one_line_per_band_and_fits():
     quadrants = {f"quadrant_q{q}": 0.01 for q in range(1, 5)}
     records = [{"method": m, "seed": 0, "step": 1, **quadrants} for m in ("abc_grpo", "grpo", "dual_clip")]
-    runs = [*report.demo_runs(Path("metrics.jsonl"), records, "demo"), *reference_runs("paper-4b")]
-    lines = report.band_lines(runs)
+    runs = [*report_readers.demo_runs(Path("metrics.jsonl"), records, "demo"), *reference_runs("paper-4b")]
+    lines = report_model.band_lines(runs)
     # the demo's three methods share one band, the authors' ABC run has 0.2 x 4 too but its own note, GRPO a third
     assert lines == [
         "Q1..Q4 band of demo: abc_grpo, demo: grpo, demo: dual_clip: ε1..ε4 = 0.2, 0.2, 0.2, 0.2 for every method "
@@ -430,10 +436,10 @@ def test_the_figures_band_statement_is_one_line_per_band_and_fits():
         "Q1..Q4 band of paper 4B ABC-GRPO: ε1..ε4 = 0.2, 0.2, 0.2, 0.2, the authors' setting",
         "Q1..Q4 band of paper 4B GRPO: Q1, Q3 only (TRL's high/low means, at its own clip); no Q2/Q4 logged",
     ]
-    assert all(len(line) <= report.TITLE_WIDTH for line in lines)
+    assert all(len(line) <= report_model.TITLE_WIDTH for line in lines)
 
 
 def test_symlog_share_ticks_are_distinct():
     ticks = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0]
-    labels = [report.share_tick(v) for v in ticks]
+    labels = [report_model.share_tick(v) for v in ticks]
     assert labels == ["0%", "0.001%", "0.01%", "0.1%", "1%", "10%", "100%"]
