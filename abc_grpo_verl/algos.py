@@ -30,7 +30,14 @@ from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
 from verl.workers.config import ActorConfig
 
-from abc_grpo_verl.config import COMPILE_ENV, ENV_SWITCHES, env_switch, resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.config import (
+    BAND_METRICS,
+    COMPILE_ENV,
+    ENV_SWITCHES,
+    env_switch,
+    resolve_bounds,
+    resolve_ratio_level,
+)
 from abc_grpo_verl.core import QUADRANTS, ClipBounds, abc_token_loss
 
 NAME = "abc_grpo"
@@ -216,7 +223,8 @@ def compute_policy_loss_abc_grpo(
             1+eps3, closest to vanilla's dual-clip metric of that name); ``actor/abc_clipfrac_q1`` .. ``_q4`` each
             quadrant's share; ``actor/abc_clip_tokens_q1`` .. ``_q4`` and ``actor/abc_valid_tokens`` the raw counts,
             whose averages divide into the exact token-pooled shares; ``actor/abc_positive_log_probs`` the
-            values above 0 (beyond rounding) at valid positions of log_prob and old_log_prob, warned about once.
+            values above 0 (beyond rounding) at valid positions of log_prob and old_log_prob, warned about once;
+            ``actor/abc_band_eps1`` .. ``_eps4`` the band.
     """
     if config is None:
         raise ValueError("the abc_grpo policy loss needs the actor config (config=...) to read its clip widths")
@@ -268,6 +276,7 @@ def compute_policy_loss_abc_grpo(
         **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
         "actor/abc_valid_tokens": valid,
         POSITIVE_LOG_PROBS_METRIC: bad_log_prob + bad_old_log_prob,  # any infinite one was refused above
+        **dict(zip(BAND_METRICS, args[5], strict=True)),  # plain floats from the config: no transfer
     }
 
 

@@ -28,13 +28,11 @@ from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.core_algos import register_policy_loss
 from verl.workers.config import ActorConfig
 
-from abc_grpo_verl.config import BOUND_FIELDS, POLICY_LOSS_KEY, resolve_bounds, resolve_ratio_level
+from abc_grpo_verl.config import POLICY_LOSS_KEY, REPORT_BAND_METRICS, resolve_bounds, resolve_ratio_level
 from abc_grpo_verl.core import QUADRANTS, abc_token_loss
 
 NAME = "abc_grpo_vanilla"
 VANILLA = "vanilla"
-# The reporting band, logged every step so that a report names the band a run's shares refer to.
-BAND_METRICS = tuple(f"actor/abc_report_band_{BOUND_FIELDS[name][0]}" for name in BOUND_FIELDS)
 
 
 @register_policy_loss(NAME)
@@ -82,5 +80,5 @@ def compute_policy_loss_abc_grpo_vanilla(
         **{f"actor/abc_clipfrac_{q}": share(count) for q, count in zip(QUADRANTS, counts, strict=True)},
         **{f"actor/abc_clip_tokens_{q}": count for q, count in zip(QUADRANTS, counts, strict=True)},
         "actor/abc_valid_tokens": valid,
-        **dict(zip(BAND_METRICS, bounds, strict=True)),
+        **dict(zip(REPORT_BAND_METRICS, bounds, strict=True)),
     }

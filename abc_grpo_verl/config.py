@@ -47,6 +47,11 @@ BOUND_FIELDS = {
     "clip_neg_high": ("eps3", "Q4: A<0, r above 1+eps3", "clip_ratio_high"),
     "clip_neg_low": ("eps4", "Q3: A<0, r below 1-eps4", "clip_ratio_low"),
 }
+# The band each loss logs every step, so that a report can name (and compare) the band its quadrant metrics count
+# against: the abc_grpo loss's is the band it trains with; the abc_grpo_vanilla baseline's only a reporting band
+# (its loss is verl's vanilla). Two names, so that a log says which loss ran.
+BAND_METRICS = tuple(f"actor/abc_band_{eps}" for eps, *_ in BOUND_FIELDS.values())
+REPORT_BAND_METRICS = tuple(f"actor/abc_report_band_{eps}" for eps, *_ in BOUND_FIELDS.values())
 
 
 def parse_switch(label: str, value: Any, default: bool) -> bool:

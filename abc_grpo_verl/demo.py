@@ -56,7 +56,8 @@ from verl.workers.utils.losses import ppo_loss
 import abc_grpo_verl.algos  # noqa: F401  (registers the abc_grpo loss and estimator, even without `import verl`)
 from abc_grpo_verl.config import ABCPolicyLossConfig
 from abc_grpo_verl.problems import output_dir_problem
-from abc_grpo_verl.report import demo_runs, plot_dynamics
+from abc_grpo_verl.report import plot_dynamics
+from abc_grpo_verl.report_readers import demo_runs
 
 # ----------------------------------------------------------------------------------------------------------------
 # Settings. Every default is what `python -m abc_grpo_verl.demo` runs.

@@ -21,6 +21,9 @@ as final. Overlays: runs of very different length or model size, and panels whos
 
 import math
 import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +62,38 @@ def metric_value(path, where: str, key: str, value) -> float | None:
     return None
 
 
+class Values:
+    """Reads one file's logged values through `metric_value`. A bad value (a number written as a string, one beyond
+    ±MAX_MAGNITUDE) under a key the report uses is a LogError; under a key it never reads it is left out, and
+    `warn` says so once per file: the report need not refuse a log over a value it would not show."""
+
+    def __init__(self, path, used: Callable[[str], bool]):
+        self.path, self.used, self.ignored = path, used, []
+
+    def of(self, where: str, record: dict, skip: tuple[str, ...] = ()) -> dict[str, float]:
+        """`record`'s metric values as floats, NaN and infinity kept (see `finite_curve`)."""
+        values = {}
+        for key, value in record.items():
+            if key in skip:
+                continue
+            try:
+                number = metric_value(self.path, where, key, value)
+            except LogError as err:
+                if self.used(key):
+                    raise
+                self.ignored.append(str(err))
+                continue
+            if number is not None:
+                values[key] = number
+        return values
+
+    def warn(self) -> None:
+        if self.ignored:
+            more = f" (and {len(self.ignored) - 1} more)" if len(self.ignored) > 1 else ""
+            print(f"warning: left out, under a key the report does not read: {self.ignored[0]}{more}",
+                  file=sys.stderr)
+
+
 def split_finite(points: list[tuple]) -> tuple[list[tuple], float | None, int]:
     """(the points whose values are all finite, the x from which every later point is NaN/inf, or None if the last
     point is finite, and how many points were not finite)."""
@@ -79,7 +114,8 @@ def model_size(text: str) -> float | None:
 
 
 def overlay_warnings(runs) -> list[str]:
-    """Warnings for one figure's runs: very different lengths, different model sizes (read from labels/paths)."""
+    """Warnings for one figure's runs: very different lengths, different Q1..Q4 bands, different model sizes (read
+    from labels/paths)."""
     warnings = []
     ends = {}
     for run in runs:
@@ -90,6 +126,11 @@ def overlay_warnings(runs) -> list[str]:
         listed = ", ".join(f"{label} ends at step {end:g}" for label, end in ends.items())
         warnings.append(f"runs of very different length overlaid ({listed}): on shared step axes the shorter runs "
                         "occupy a corner, and windows such as the last 10% cover different phases of training")
+    bands = {run.label: run.band for run in runs if run.band is not None}
+    if len(set(bands.values())) > 1:
+        listed = "; ".join(f"{label}: {', '.join(f'{eps:g}' for eps in band)}" for label, band in bands.items())
+        warnings.append(f"runs whose Q1..Q4 bands differ overlaid (ε1..ε4 of {listed}): their quadrant shares count "
+                        "different tokens; give a baseline its ABC run's band (the CLIP_* knobs of the recipes)")
     sizes = {}
     for run in runs:
         if (size := model_size(f"{run.label} {run.source}")) is not None:
@@ -112,3 +153,12 @@ def spread_of_scales(scales: list[float]) -> float:
     """How far apart the runs' scales on one panel are (largest / smallest nonzero; 1 with fewer than two)."""
     positive = [s for s in scales if s > 0]
     return max(positive) / min(positive) if len(positive) > 1 else 1.0
+
+
+def make_output_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise LogError(f"--output-dir {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LogError(f"--output-dir {path}: cannot create it ({err.strerror or err})") from err

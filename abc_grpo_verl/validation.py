@@ -88,13 +88,12 @@ class Checked:
 
     def summary(self) -> str:
         """The one line the plugin logs for every checked config."""
+        widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in (self.bounds or {}).items())
         if self.bounds is None:
             loss = f"loss_mode={self.loss_mode} (the ABC-GRPO bounds do not apply)"
         elif self.loss_mode == BASELINE_LOSS:
-            widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in self.bounds.items())
             loss = f"loss_mode={self.loss_mode} (verl's vanilla loss; quadrant metrics against {widths})"
         else:
-            widths = ", ".join(f"{name} ({BOUND_FIELDS[name][0]})={value}" for name, value in self.bounds.items())
             loss = f"loss_mode={self.loss_mode}, {widths}, ratio_level={self.ratio_level}"
         return f"abc_grpo_verl checked the config: {loss}, adv_estimator={self.estimator}"
 
@@ -192,10 +191,10 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
     _check_algorithm_keys(config, guarded)
     _check_policy_loss_node(policy_loss, abc_keys)
     notices = _check_registered(config, loss_mode, estimator)
-    used = [f"{key}=abc_grpo" for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
-            if name in ("abc_grpo", BASELINE_LOSS)]
+    used = {key: name for key, name in ((LOSS_MODE_KEY, loss_mode), (ESTIMATOR_KEY, estimator))
+            if name in ("abc_grpo", BASELINE_LOSS)}
     if used:
-        notices += _check_workers_register_abc_grpo(config, " and ".join(used))
+        notices += _check_workers_register_abc_grpo(config, used)
     checked = Checked(loss_mode=loss_mode, estimator=estimator, bounds=None, ratio_level=None, notices=notices)
     if loss_mode == "abc_grpo":
         from verl.workers.config import ActorConfig
@@ -211,15 +210,6 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
                 f"{POLICY_LOSS_KEY}.ratio_level=sequence with actor_rollout_ref.actor.loss_agg_mode={loss_agg_mode}: "
                 "GSPO's sequence objective is seq-mean-token-mean"
             )
-        # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1
-        # trainer keeps abc_grpo and only takes the rollout's log-probs as the old policy.
-        if OmegaConf.select(config, "algorithm.rollout_correction.bypass_mode", default=False) and not OmegaConf.select(
-                config, "trainer.use_v1", default=True):
-            raise ConfigError(
-                "algorithm.rollout_correction.bypass_mode=true with trainer.use_v1=false replaces the policy loss "
-                f"with verl's bypass_mode loss, so {LOSS_MODE_KEY}=abc_grpo would not run; set bypass_mode=false "
-                "or use the V1 trainer (trainer.use_v1=true, verl's default)"
-            )
     elif loss_mode == BASELINE_LOSS:
         bounds = resolve_bounds(config.actor_rollout_ref.actor)
         checked.bounds = dict(zip(BOUND_FIELDS, bounds, strict=True))
@@ -231,6 +221,16 @@ def preflight(config: DictConfig, use_critic: bool | None = None) -> Checked:
                  if key != "ratio_level" or policy_loss[key] != "token"]
         if stray:
             raise ConfigError(f"{', '.join(stray)} only apply to {LOSS_MODE_KEY}=abc_grpo, not {loss_mode!r}")
+    # Only the legacy trainer swaps the configured loss for verl's bypass_mode loss (ray_trainer.py); the V1 trainer
+    # keeps ours and only takes the rollout's log-probs as the old policy. The baseline's metrics would vanish too.
+    if loss_mode in ("abc_grpo", BASELINE_LOSS) and OmegaConf.select(
+            config, "algorithm.rollout_correction.bypass_mode", default=False) and not OmegaConf.select(
+            config, "trainer.use_v1", default=True):
+        raise ConfigError(
+            "algorithm.rollout_correction.bypass_mode=true with trainer.use_v1=false replaces the policy loss with "
+            f"verl's bypass_mode loss, so {LOSS_MODE_KEY}={loss_mode} would not run; set bypass_mode=false or use "
+            "the V1 trainer (trainer.use_v1=true, verl's default)"
+        )
     if estimator == "abc_grpo":
         notices += _check_agent_loops(config)
     notices += _check_rollout_n(config, estimator)
@@ -555,9 +555,10 @@ def _worker_modules(config: DictConfig) -> list[str]:
     return [module.strip() for module in (modules or "").split(",") if module.strip()]
 
 
-def _check_workers_register_abc_grpo(config: DictConfig, used: str) -> list[str]:
-    """An abc_grpo run needs this plugin imported in every Ray worker, which verl does at ``import verl`` through the
-    ``verl.plugins`` entry point (unless ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
+def _check_workers_register_abc_grpo(config: DictConfig, used: dict[str, str]) -> list[str]:
+    """`used`: {config key: the plugin's loss or estimator it names}. An abc_grpo run needs this plugin imported in
+    every Ray worker, which verl does at ``import verl`` through the ``verl.plugins`` entry point (unless
+    ``VERL_USE_EXTERNAL_PLUGINS`` leaves it out) or ``VERL_USE_EXTERNAL_MODULES``.
     An error where the workers' environment certainly loads neither (the run would fail inside them with
     "Unsupported loss mode"); a notice where another module of VERL_USE_EXTERNAL_MODULES might.
     """
@@ -578,12 +579,14 @@ def _check_workers_register_abc_grpo(config: DictConfig, used: str) -> list[str]
         reason = f"{policy_origin}={policy} does not list this plugin's entry point ({', '.join(sorted(names))})"
     else:
         return []
+    names_used = " and ".join(dict.fromkeys(used.values()))
+    used = " and ".join(f"{key}={name}" for key, name in used.items())
     if modules:
         return [f"{used}, but {reason}; the Ray workers import {', '.join(modules)} "
                 "(VERL_USE_EXTERNAL_MODULES), one of which must import abc_grpo_verl.plugin"]
     declared = OmegaConf.select(config, f"{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES", default=None) is not None
     raise ConfigError(
-        f"{used}, but the Ray workers would not register abc_grpo: {reason}, and VERL_USE_EXTERNAL_MODULES does "
+        f"{used}, but the Ray workers would not register {names_used}: {reason}, and VERL_USE_EXTERNAL_MODULES does "
         f"not name {REGISTERING_MODULES[0]}; add "
         f"'{'' if declared else '+'}{RUNTIME_ENV_VARS_KEY}.VERL_USE_EXTERNAL_MODULES={REGISTERING_MODULES[0]}'"
     )

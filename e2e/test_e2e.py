@@ -80,6 +80,8 @@ def test_abc_runs_log_the_quadrants_and_the_band_clipped(run):
         assert record["data"]["actor/abc_valid_tokens"] > 0
         # the reporting band is the baseline loss's: absent here means the abc_grpo loss itself ran
         assert not any(key.startswith("actor/abc_report_band_") for key in record["data"])
+        # the band the abc_grpo loss clips at, under its own name: the recipes' default widths
+        assert [record["data"][f"actor/abc_band_eps{i}"] for i in range(1, 5)] == pytest.approx([0.2] * 4)
     assert any(record["data"][f"actor/abc_clipfrac_{q}"] > 0 for record in logged for q in QUADRANTS)
     config = composed_config(run)
     assert config["actor_rollout_ref"]["actor"]["policy_loss"]["loss_mode"] == "abc_grpo"
@@ -92,6 +94,7 @@ def test_baselines_train_verls_vanilla_and_count_quadrants_against_the_abc_band(
         data = record["data"]
         assert 0.0 <= data["actor/pg_clipfrac"] <= 1.0
         assert [data[f"actor/abc_report_band_eps{i}"] for i in range(1, 5)] == pytest.approx([0.2] * 4)
+        assert not any(key.startswith("actor/abc_band_") for key in data)  # that name is the abc_grpo loss's
         assert all(f"actor/abc_clipfrac_{q}" in data for q in QUADRANTS)
     config = composed_config(run)
     assert config["algorithm"]["policy_loss"] == "abc_grpo_vanilla"

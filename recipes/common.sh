@@ -49,6 +49,12 @@ example_defaults() {
   : "${NORM_ADV_BY_STD:=True}"
   # token-mean: verl's default and TRL's "dapo" loss normalisation the authors' runs used
   : "${LOSS_AGG_MODE:=token-mean}"
+  # ABC-GRPO's four widths (the paper's 0.2 each): eps1 (A>0, r>1: Q1), eps2 (A>0, r<1: Q2), eps3 (A<=0, r>1: Q4),
+  # eps4 (A<=0, r<1: Q3). Defined here only, so that a baseline's reporting band is always its ABC run's band.
+  : "${CLIP_POS_HIGH:=0.2}"
+  : "${CLIP_POS_LOW:=0.2}"
+  : "${CLIP_NEG_HIGH:=0.2}"
+  : "${CLIP_NEG_LOW:=0.2}"
   : "${OFFLOAD:=False}"
   : "${TOTAL_EPOCHS:=15}"
   : "${SAVE_FREQ:=20}"
@@ -79,13 +85,13 @@ launch() {
       ;;
     vanilla)
       # the launcher's alias of actor_rollout_ref.actor.policy_loss.loss_mode. abc_grpo_vanilla is verl's vanilla
-      # loss unchanged, plus Q1..Q4 metrics against the ABC run's band (the CLIP_* knobs of the abc recipes)
+      # loss unchanged, plus Q1..Q4 metrics against the ABC run's band (the CLIP_POS_*/CLIP_NEG_* knobs, set above)
       loss_overrides=(
         algorithm.policy_loss=abc_grpo_vanilla
-        actor_rollout_ref.actor.policy_loss.clip_pos_high="${CLIP_POS_HIGH:-0.2}"
-        actor_rollout_ref.actor.policy_loss.clip_pos_low="${CLIP_POS_LOW:-0.2}"
-        actor_rollout_ref.actor.policy_loss.clip_neg_high="${CLIP_NEG_HIGH:-0.2}"
-        actor_rollout_ref.actor.policy_loss.clip_neg_low="${CLIP_NEG_LOW:-0.2}"
+        actor_rollout_ref.actor.policy_loss.clip_pos_high="${CLIP_POS_HIGH}"
+        actor_rollout_ref.actor.policy_loss.clip_pos_low="${CLIP_POS_LOW}"
+        actor_rollout_ref.actor.policy_loss.clip_neg_high="${CLIP_NEG_HIGH}"
+        actor_rollout_ref.actor.policy_loss.clip_neg_low="${CLIP_NEG_LOW}"
         algorithm.adv_estimator=grpo
         actor_rollout_ref.actor.clip_ratio_low="${CLIP_RATIO_LOW}"
         actor_rollout_ref.actor.clip_ratio_high="${CLIP_RATIO_HIGH}"

@@ -6,11 +6,8 @@
 # ABC_GRPO_DRY_RUN=1 composes and validates the full config (CPU is enough) and exits without starting Ray.
 set -xeuo pipefail
 
-# the four widths: eps1 (A>0, r>1: Q1), eps2 (A>0, r<1: Q2), eps3 (A<=0, r>1: Q4), eps4 (A<=0, r<1: Q3)
-CLIP_POS_HIGH=${CLIP_POS_HIGH:-0.2}
-CLIP_POS_LOW=${CLIP_POS_LOW:-0.2}
-CLIP_NEG_HIGH=${CLIP_NEG_HIGH:-0.2}
-CLIP_NEG_LOW=${CLIP_NEG_LOW:-0.2}
+# the four widths (CLIP_POS_HIGH, CLIP_POS_LOW, CLIP_NEG_HIGH, CLIP_NEG_LOW) default in common.sh, where the
+# baselines read them too as their reporting band
 EXPERIMENT_NAME=${EXPERIMENT_NAME:-qwen3_8b_gsm8k_math_abc_grpo}
 
 # the model, GPU, node, data and batch-size knobs this run shares with its baseline(s) live in qwen3_8b_gsm8k_math.sh

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from verl.trainer.ppo.core_algos import POLICY_LOSS_REGISTRY, compute_policy_loss_vanilla
 
-from abc_grpo_verl.baseline import BAND_METRICS, NAME, compute_policy_loss_abc_grpo_vanilla
+from abc_grpo_verl.baseline import NAME, compute_policy_loss_abc_grpo_vanilla
+from abc_grpo_verl.config import REPORT_BAND_METRICS
 from abc_grpo_verl.validation import ConfigError, preflight
 from tests.hydra_apps import MICRO_BATCHES, compose
 from tests.support import make_actor_config, random_batch
@@ -81,7 +82,7 @@ def test_quadrant_counts_against_the_reporting_band(band, eps):
     for q in range(4):
         assert metrics[f"actor/abc_clip_tokens_q{q + 1}"] == counts[q]
         assert metrics[f"actor/abc_clipfrac_q{q + 1}"] == pytest.approx(counts[q] / valid, abs=1e-15)
-    assert [metrics[key] for key in BAND_METRICS] == list(eps)
+    assert [metrics[key] for key in REPORT_BAND_METRICS] == list(eps)
 
 
 def test_a_sequence_ratio_level_is_refused():
@@ -110,3 +111,23 @@ def test_preflight_refuses_a_bad_band(override, message):
     with pytest.raises((ConfigError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace(".", r"\.")):
         preflight(config)
+
+
+def test_legacy_trainer_bypass_mode_is_refused_as_for_abc_grpo():
+    # the legacy trainer swaps the configured loss for verl's bypass_mode loss: the baseline's metrics would vanish
+    bypass = ["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"]
+    config = compose("abc_grpo_trainer", [*GRPO, f"{KEY}.loss_mode={NAME}", *bypass])
+    with pytest.raises(ConfigError, match=f"so {KEY}.loss_mode={NAME} would not run; set bypass_mode=false"):
+        preflight(config)
+    # the V1 trainer keeps the configured loss
+    assert preflight(compose("abc_grpo_trainer", [*GRPO, f"{KEY}.loss_mode={NAME}", bypass[0]])).loss_mode == NAME
+
+
+def test_workers_without_the_plugin_name_the_baseline_loss():
+    off = "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_PLUGINS=none"
+    config = compose("ppo_trainer", [*GRPO, f"{KEY}.loss_mode={NAME}", off])  # verl's: no worker module named
+    with pytest.raises(ConfigError) as caught:
+        preflight(config)
+    message = str(caught.value)
+    assert message.startswith(f"{KEY}.loss_mode={NAME}, but the Ray workers would not register {NAME}: ")
+    assert "=abc_grpo " not in message and "abc_grpo," not in message

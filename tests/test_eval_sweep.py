@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from abc_grpo_verl import eval as eval_cli
-from abc_grpo_verl import report
+from abc_grpo_verl import report, report_readers
 from abc_grpo_verl.evaluation.backends import HFBackend
 from abc_grpo_verl.evaluation.checkpoint import ModelError
 from abc_grpo_verl.evaluation.sweep import find_checkpoints, parse_runs
@@ -174,7 +174,7 @@ def test_a_killed_sweep_resumed_writes_what_an_uninterrupted_one_does(runs, tmp_
     assert (out / "sweep.jsonl").read_text() == (reference / "sweep.jsonl").read_text()
 
     # The training-dynamics report reads the sweep's folder: one run per swept run, its scores over steps.
-    read = {run.label: run.seeds[0] for run in report.load_run_argument(f"sweep={out}")}
+    read = {run.label: run.seeds[0] for run in report_readers.load_run_argument(f"sweep={out}")}
     assert sorted(read) == ["sweep: abc", "sweep: grpo"]
     passk = read["sweep: abc"]["val-core/toy_add/pass@4 (%)"]
     assert passk.x.tolist() == [2, 10]

@@ -131,7 +131,7 @@ def test_all_masked_micro_batch_with_global_counts_gives_zero_loss_and_zero_grad
                                                                                "global_batch_size": 6})
     assert loss.item() == 0.0
     assert torch.equal(grad, torch.zeros_like(grad))
-    assert all(value == 0.0 for value in metrics.values())
+    assert all(value == 0.0 for key, value in metrics.items() if "_band_" not in key)
 
 
 @pytest.mark.parametrize("mode", AGG_MODES)
@@ -147,7 +147,7 @@ def test_all_masked_micro_batch_without_global_counts_follows_verl(mode):
     expected.backward()
     torch.testing.assert_close(loss, expected, equal_nan=True)
     torch.testing.assert_close(grad, log_prob.grad, equal_nan=True)
-    assert all(value == 0.0 for value in metrics.values())
+    assert all(value == 0.0 for key, value in metrics.items() if "_band_" not in key)
 
 
 def test_sequence_level_clips_whole_sequences():
@@ -196,7 +196,8 @@ def test_metric_values_are_python_floats_collected_in_one_transfer(monkeypatch):
     assert set(metrics) == {"actor/pg_clipfrac", "actor/ppo_kl", "actor/pg_clipfrac_lower", "actor/abc_valid_tokens",
                             "actor/abc_positive_log_probs",
                             *(f"actor/abc_clipfrac_{q}" for q in quadrants),
-                            *(f"actor/abc_clip_tokens_{q}" for q in quadrants)}
+                            *(f"actor/abc_clip_tokens_{q}" for q in quadrants),
+                            *(f"actor/abc_band_eps{i}" for i in range(1, 5))}
 
 
 def test_ppo_kl_is_the_masked_mean_of_old_minus_new_log_prob():
@@ -271,3 +272,16 @@ def test_beyond_the_log_ratio_limit_an_open_band_gives_a_finite_loss_and_no_grad
     loss, grad, _ = run_loss(batch, (0.2, 1.0, math.inf, 0.2), "token-sum", ratio_level=ratio_level)
     assert loss.item() == pytest.approx(2 * math.exp(20) + 2 * math.exp(5))
     assert grad.tolist() == [[0.0, 0.0], [pytest.approx(math.exp(5)), pytest.approx(math.exp(5))]]
+
+
+def test_the_loss_logs_the_band_it_clips_at():
+    batch = random_batch(seed=3)
+    config = make_actor_config(clip_pos_high=0.28, clip_pos_low=0.1, clip_neg_high=math.inf, clip_neg_low=0.15)
+    _, metrics = compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+                                              batch["response_mask"], "token-mean", config)
+    assert [metrics[f"actor/abc_band_eps{i}"] for i in range(1, 5)] == [0.28, 0.1, math.inf, 0.15]
+    # null widths: the actor's clip_ratio_high / clip_ratio_low
+    config = make_actor_config(clip_ratio_low=0.18, clip_ratio_high=0.3)
+    _, metrics = compute_policy_loss_abc_grpo(batch["old_log_prob"], batch["log_prob"], batch["advantages"],
+                                              batch["response_mask"], "token-mean", config)
+    assert [metrics[f"actor/abc_band_eps{i}"] for i in range(1, 5)] == [0.3, 0.18, 0.3, 0.18]

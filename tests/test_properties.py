@@ -51,7 +51,7 @@ def test_loss_finite_and_token_gradient_bounded(batch, dtype, widths, ratio_leve
     _, _, adv, mask = batch
     assert math.isfinite(loss.item())
     assert torch.isfinite(grad).all()
-    assert all(math.isfinite(v) for v in metrics.values())
+    assert all(math.isfinite(v) for key, v in metrics.items() if "_band_" not in key)  # a width may be inf
     # token-sum weights each token by 1, so grad is the per-token gradient d loss_t / d log pi_t
     eps_high = torch.where(adv > 0, widths[0], widths[2])
     bound = adv.abs() * (1 + eps_high) * (1 + ROUNDING[dtype])
@@ -68,7 +68,7 @@ def test_all_masked_batch_has_zero_loss_and_no_nan(batch, dtype, mode):
                               global_batch_info={"dp_size": 1, "batch_num_tokens": 50, "global_batch_size": 5})
     assert loss.item() == 0.0
     assert not torch.isnan(grad).any() and (grad == 0).all()
-    assert all(v == 0.0 for v in metrics.values())
+    assert all(v == 0.0 for key, v in metrics.items() if "_band_" not in key)
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,6 +8,7 @@ the config a test inspects is the object the TaskRunner would receive. Two tests
 """
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -210,6 +211,23 @@ def test_knobs_from_the_environment_and_appended_overrides(tmp_path):
     assert (values[f"{KEY}.clip_neg_high"], values[f"{KEY}.clip_pos_low"]) == ("0.35", "1.0")
     assert values["actor_rollout_ref.model.path"] == "/models/q3"
     assert config.trainer.total_epochs == 1
+
+
+@pytest.mark.parametrize("treated, baseline", [("run_qwen3_8b_abc.sh", "run_qwen3_8b_grpo.sh"),
+                                                ("paper/run_qwen3_4b_base_abc.sh", "paper/run_qwen3_4b_base_grpo.sh")])
+def test_a_baselines_reporting_band_follows_its_abc_runs_band(tmp_path, treated, baseline):
+    widths = {"CLIP_POS_HIGH": "0.28", "CLIP_POS_LOW": "0.1", "CLIP_NEG_HIGH": "0.35", "CLIP_NEG_LOW": "0.15"}
+    bands = [
+        {key.rsplit(".", 1)[1]: value for key, value in (arg.split("=", 1) for arg in
+                                                           recorded_argv(recipe, tmp_path, env=widths))
+         if key.startswith(f"{KEY}.clip_")}
+        for recipe in (treated, baseline)
+    ]
+    assert bands[0] == bands[1] == {b: widths[b.upper()] for b in BOUNDS}
+    # the 0.2 defaults are written once, in common.sh, not in each run script
+    defaults = [path.name for path in RECIPES.rglob("*.sh")
+                if re.search(r"CLIP_(POS|NEG)_(HIGH|LOW)(=|:=|:-)", path.read_text())]
+    assert defaults == ["common.sh"]
 
 
 def test_the_recipes_reward_loads_through_verl(resolved):

@@ -15,18 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abc_grpo_verl import report
-from abc_grpo_verl.report import (
-    ENTROPY,
-    OVERCORRECTION,
-    QUADRANTS,
-    REWARD,
-    LogError,
-    load_run_argument,
-    main,
-    per_seed,
-    reference_runs,
-)
+from abc_grpo_verl import report, report_model, report_readers, report_stats, report_summary
+from abc_grpo_verl.report import main
+from abc_grpo_verl.report_checks import LogError
+from abc_grpo_verl.report_model import ENTROPY, OVERCORRECTION, QUADRANTS, REWARD
+from abc_grpo_verl.report_readers import load_run_argument, reference_runs
+from abc_grpo_verl.report_stats import per_seed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 RAW_LOGS = Path(__file__).resolve().parents[1].parent / "shared" / "paper-logs"
@@ -38,7 +32,7 @@ def only(runs):
 
 
 def stat(run, key, statistic, seed=0):
-    return per_seed(run, key, statistic, *report.own_span(run, key))[seed]
+    return per_seed(run, key, statistic, *report_summary.own_span(run, key))[seed]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -57,8 +51,8 @@ def test_verl_file_logger_log_and_token_pooled_shares():
     # over the run, pooled: Q4 = (0 + 4 + 5 + 2) / (1000 + 1000 + 500 + 500), not the mean of shares (0.004375)
     assert stat(run, QUADRANTS[3], "mean") == pytest.approx(11 / 3000)
     # a quadrant's part of all out-of-band tokens: Q4 = 11 / (3 + 2 + 6 + 11)
-    assert report.clipped_shares(run)[0][3] == pytest.approx(11 / 22)
-    assert report.quadrant_basis(run) == "token counts (exact pooled shares)"
+    assert report_stats.clipped_shares(run)[0][3] == pytest.approx(11 / 22)
+    assert report_summary.quadrant_basis(run) == "token counts (exact pooled shares)"
     # validation at steps 1 and 4; cumulative tokens 3000, 6200, 8700, 11000
     assert curves["val-core/math500/acc/mean@1"].y.tolist() == [0.3, 0.4]
     assert report.token_axis(run, np.array([0.0, 2.0, 4.0])).tolist() == [0.0, 6200.0, 11000.0]
@@ -67,23 +61,23 @@ def test_verl_file_logger_log_and_token_pooled_shares():
 def test_verl_log_without_abc_metrics_has_no_quadrants():
     run = only(load_run_argument(str(FIXTURES / "verl_grpo.jsonl")))
     assert not any(run.curves(key) for key in QUADRANTS)
-    assert report.quadrant_basis(run) == "not logged"
-    assert report.PPO_STYLE not in run.seeds[0]  # verl's log does not say which loss ran
+    assert report_summary.quadrant_basis(run) == "not logged"
+    assert report_model.PPO_STYLE not in run.seeds[0]  # verl's log does not say which loss ran
     assert stat(run, ENTROPY, "mean") == pytest.approx((0.5 + 0.3 + 0.2 + 0.15) / 4)
 
 
 def test_a_vanilla_run_reads_its_pg_clipfrac_as_its_q1_plus_q3_share(tmp_path, capsys):
     runs = load_run_argument(f"abc={FIXTURES / 'verl_abc.jsonl'}") + load_run_argument(
         f"grpo={FIXTURES / 'verl_grpo.jsonl'}")
-    report.read_as_vanilla(runs, ["grpo"])
+    report_readers.read_as_vanilla(runs, ["grpo"])
     grpo = runs[1]
     # the fixture's pg_clipfrac at steps 1-2: 0.0, 0.004
-    assert grpo.seeds[0][report.PPO_STYLE].y[:2].tolist() == [0.0, 0.004]
+    assert grpo.seeds[0][report_model.PPO_STYLE].y[:2].tolist() == [0.0, 0.004]
     assert "Q1+Q3 = its pg_clipfrac (--vanilla)" in grpo.source
     for label, message in (("nobody", "no run has that label; the runs are ['abc', 'grpo']"),
                            ("abc", "its log has the quadrant metrics")):
         with pytest.raises(LogError, match=re.escape(f"--vanilla {label}: {message}")):
-            report.read_as_vanilla(runs, [label])
+            report_readers.read_as_vanilla(runs, [label])
     out = tmp_path / "out"
     assert main([f"abc={FIXTURES / 'verl_abc.jsonl'}", f"grpo={FIXTURES / 'verl_grpo.jsonl'}", "--vanilla", "grpo",
                  "--output-dir", str(out)]) == 0
@@ -106,7 +100,7 @@ def test_trainer_state_mapping_onto_quadrants():
     # step 6: ppo_style 0.004 -> Q1 0.002, Q3 0.002; overcorrection 0.008 -> Q2 0.002, Q4 0.006
     assert [curves[key].y[5] for key in QUADRANTS] == pytest.approx([0.002, 0.002, 0.002, 0.006])
     # sums over the 8 steps: Q1 0.0045, Q2 0.004, Q3 0.0045, Q4 0.012 (of 0.025): Q4 is 48% of the events
-    assert report.clipped_shares(run)[0] == pytest.approx([0.18, 0.16, 0.18, 0.48])
+    assert report_stats.clipped_shares(run)[0] == pytest.approx([0.18, 0.16, 0.18, 0.48])
     assert stat(run, QUADRANTS[3], "mean") == pytest.approx(0.012 / 8)
     # TRL's num_tokens is cumulative already: 20,000 after rollout 1, 44,000 after rollout 2
     assert report.token_axis(run, np.array([1.0, 2.0])).tolist() == [20000.0, 44000.0]
@@ -123,7 +117,7 @@ def test_plain_trl_log_gives_q1_and_q3_from_its_high_and_low_means(tmp_path):
     assert run.label == tmp_path.name  # a trainer_state.json is named after its folder
     assert run.seeds[0][QUADRANTS[0]].y.tolist() == [0.001, 0.002, 0.003, 0.004]
     assert not run.curves(QUADRANTS[1]) and not run.curves(QUADRANTS[3])
-    assert run.seeds[0][report.PPO_STYLE].y == pytest.approx([0.003, 0.004, 0.005, 0.006])
+    assert run.seeds[0][report_model.PPO_STYLE].y == pytest.approx([0.003, 0.004, 0.005, 0.006])
 
 
 def test_demo_metrics_one_run_per_method_with_its_seeds():
@@ -134,11 +128,12 @@ def test_demo_metrics_one_run_per_method_with_its_seeds():
     # entropy means over steps: seed 0 (0.40+0.41+0.42+0.45)/4 = 0.42, seed 1 (0.30+0.31+0.33+0.36)/4 = 0.325
     assert per_seed(abc, ENTROPY, "mean", -1, 3) == pytest.approx({0: 0.42, 1: 0.325})
     # time out of band, Q4: (8 + 9 + 10 + 11) token-steps of 4 x 2000
-    assert stat(abc, report.BAND_OUT[3], "mean") == pytest.approx(38 / 8000)
+    assert stat(abc, report_model.BAND_OUT[3], "mean") == pytest.approx(38 / 8000)
     # back in band after own update, Q4: ABC 3 of 12, GRPO 6 of 12; Q2: ABC 0 of 8, GRPO 4 of 8
-    assert stat(abc, report.BAND_RETURN[3], "mean") == pytest.approx(0.25)
-    assert stat(grpo, report.BAND_RETURN[3], "mean") == pytest.approx(0.5)
-    assert stat(abc, report.BAND_RETURN[1], "mean") == 0.0 and stat(grpo, report.BAND_RETURN[1], "mean") == 0.5
+    assert stat(abc, report_model.BAND_RETURN[3], "mean") == pytest.approx(0.25)
+    assert stat(grpo, report_model.BAND_RETURN[3], "mean") == pytest.approx(0.5)
+    q2_return = report_model.BAND_RETURN[1]
+    assert stat(abc, q2_return, "mean") == 0.0 and stat(grpo, q2_return, "mean") == 0.5
     assert abc.seeds[0]["val-core/held-out/pass@1"].y.tolist() == [0.5, 0.6]
 
 
@@ -185,12 +180,12 @@ def test_a_broken_sweep_line_is_an_error_naming_the_file_and_record(tmp_path, ca
 
 def test_paired_seed_differences_and_their_interval():
     abc, grpo = load_run_argument(f"demo={FIXTURES / 'metrics.jsonl'}")
-    row = report.difference_row(abc, grpo, ENTROPY, "last")
+    row = report_summary.difference_row(abc, grpo, ENTROPY, "last")
     # last 10% of steps 0..3 is step 3: ABC - GRPO = 0.45 - 0.43 = 0.02 and 0.36 - 0.32 = 0.04, mean 0.03;
     # 95% half-width t(0.975, 1) * sd / sqrt(2) = 12.706 * 0.014142 / 1.4142 = 0.127: the interval includes 0
     assert "| 0.03 |" in row and "no: 95% CI -0.0971 .. 0.157; higher in 2 of 2 seeds" in row
     # back in band, Q4, at step 3: 1/4 vs 2/4 in both seeds: -25 points with no spread, so it differs
-    assert "**yes**" in report.difference_row(abc, grpo, report.BAND_RETURN[3], "last")
+    assert "**yes**" in report_summary.difference_row(abc, grpo, report_model.BAND_RETURN[3], "last")
 
 
 def test_a_seed_without_events_in_the_window_drops_out_of_the_pairing(tmp_path):
@@ -202,14 +197,14 @@ def test_a_seed_without_events_in_the_window_drops_out_of_the_pairing(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in records))
     abc, grpo = load_run_argument(str(path))
     # seed 0 alone is left: 1/4 vs 2/4, judged against the step-to-step noise of a one-step window
-    row = report.difference_row(abc, grpo, report.BAND_RETURN[3], "last")
+    row = report_summary.difference_row(abc, grpo, report_model.BAND_RETURN[3], "last")
     assert "| 25% | 50% | -25% | too few steps in the window to judge |" in row
 
 
 def test_t_quantiles_match_the_tables():
     # two-sided 95% critical values of Student's t, from any statistics table
     for df, expected in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)):
-        assert report.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+        assert report_stats.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
 
 
 def test_resumed_verl_run_is_merged_by_step(tmp_path, capsys):
@@ -247,7 +242,7 @@ def test_paper_4b_entropy_ratios_from_the_packaged_extract():
     assert (abc.label, grpo.label) == ("paper 4B ABC-GRPO", "paper 4B GRPO")
     # 1,340 optimizer steps, 4 per rollout: 335 rollout steps
     assert len(abc.seeds[0][ENTROPY].x) == 1340 and abc.seeds[0][ENTROPY].x[-1] == 335
-    line = report.entropy_ratios(abc, grpo)
+    line = report_summary.entropy_ratios(abc, grpo)
     # the paper's "10.9x higher entropy" is the final-step ratio; over all steps it is about 3.65x
     assert "10.89x at the last step both have (step 335)" in line and "3.65x averaged over all steps" in line
 
@@ -275,13 +270,13 @@ def test_extract_agrees_with_the_raw_logs(size):
     )
 
     abc, grpo = reference_runs(f"paper-{size}")
-    start, end = report.span([abc, grpo], ENTROPY)
+    start, end = report_stats.span([abc, grpo], ENTROPY)
     final = per_seed(abc, ENTROPY, "final", start, end)[0] / per_seed(grpo, ENTROPY, "final", start, end)[0]
     mean = per_seed(abc, ENTROPY, "mean", start, end)[0] / per_seed(grpo, ENTROPY, "mean", start, end)[0]
     # the extract keeps 6 significant digits
     assert final == pytest.approx(entropy_abc[-1] / entropy_grpo[-1], rel=1e-5)
     assert mean == pytest.approx(np.mean(entropy_abc) / np.mean(entropy_grpo), rel=1e-5)
-    assert report.clipped_shares(abc)[0][3] == pytest.approx(q4 / events, rel=1e-4)
+    assert report_stats.clipped_shares(abc)[0][3] == pytest.approx(q4 / events, rel=1e-4)
     if size == "4b":  # the figures quoted in ../shared/docs/abc-grpo-paper.md section 5
         assert round(final, 1) == 10.9 and round(mean, 2) == 3.65 and round(100 * q4 / events, 1) == 41.5
 

@@ -6,11 +6,8 @@
 # Data: examples/data_preprocess/dapo_math.py (train) and math_dataset.py (MATH-500 validation) under $DATA_DIR.
 set -xeuo pipefail
 
-# the four widths: eps1 (A>0, r>1: Q1), eps2 (A>0, r<1: Q2), eps3 (A<=0, r>1: Q4), eps4 (A<=0, r<1: Q3)
-CLIP_POS_HIGH=${CLIP_POS_HIGH:-0.2}
-CLIP_POS_LOW=${CLIP_POS_LOW:-0.2}
-CLIP_NEG_HIGH=${CLIP_NEG_HIGH:-0.2}
-CLIP_NEG_LOW=${CLIP_NEG_LOW:-0.2}
+# the four widths (CLIP_POS_HIGH, CLIP_POS_LOW, CLIP_NEG_HIGH, CLIP_NEG_LOW) default in common.sh, where the
+# baselines read them too as their reporting band
 EXPERIMENT_NAME=${EXPERIMENT_NAME:-qwen3_4b_base_dapo_math_abc}
 
 # the model, GPU, node, data and batch-size knobs this run shares with its baseline(s) live in qwen3_4b_base.sh
