@@ -203,8 +203,12 @@ def run_worker(impl: str, tree: Path, inputs_path: Path, out_path: Path) -> None
             results.append({"refused": str(error)})
             continue
         loss.backward()
-        # the plugin's own diagnostic (log-probs above 0, which it warns about), not a metric of the upstream loss
-        metrics.pop("actor/abc_positive_log_probs", None)
+        # the plugin's own diagnostics, not metrics of the upstream loss: log-probs above 0 (which it warns about)
+        # and the band it clips at (from the config, for the report)
+        plugin_only = [key for key in metrics
+                       if key == "actor/abc_positive_log_probs" or key.startswith("actor/abc_band_")]
+        for key in plugin_only:
+            metrics.pop(key)
         results.append({"loss": loss.detach(), "grad": log_prob.grad, "metrics": metrics})
     torch.save({"origin": origin, "results": results}, out_path)
 
