@@ -38,7 +38,7 @@ VENV_MAIN ?= .venv-verl-main
 VERL_MAIN_MISSING := cachetools uvicorn fastapi TransferQueue
 ifeq ($(VERL_MAIN_SDIST),)
 test-verl-main:
-	@echo "test-verl-main: SKIPPED: no verl main snapshot at ../shared/verl-main/verl-*.tar.gz (only the project's machines have it)"
+	@echo "test-verl-main: SKIPPED: no verl main snapshot at ../shared/verl-main/verl-*.tar.gz"
 else
 test-verl-main: $(VENV_MAIN)/.installed
 	$(VENV_MAIN)/bin/python -m pytest -q -p no:cacheprovider
@@ -59,10 +59,10 @@ endif
 
 # verl's real trainer end to end on a CPU (e2e/README.md): the recipes themselves, with vLLM's CPU build as the rollout
 # and an FSDP2 actor, on a tiny Qwen3 and GSM8K-format data made here; then the test of what the logs must show,
-# the report on the runs and the ABC-vs-GRPO cost table. About 20 minutes on 2 cores, setup (~4 GB) included.
+# the report on the runs and the ABC-vs-GRPO cost table. About 15 minutes on 2 cores, setup (~4 GB) included.
 VENV_E2E ?= .venv-e2e
 E2E_DIR ?= runs/e2e
-E2E_TIMEOUT ?= 900
+E2E_TIMEOUT ?= 600
 E2E_ONLY ?= abc,grpo,dualclip,abc_legacy
 E2E_VERL ?= verl==0.9.1
 comma := ,
@@ -78,7 +78,7 @@ e2e: $(VENV_E2E)/.installed
 	E2E_RUNS=$(E2E_DIR) E2E_ONLY=$(E2E_ONLY) $(VENV_E2E)/bin/python -m pytest -q -p no:cacheprovider e2e/test_e2e.py
 
 $(VENV_E2E)/.installed: e2e/setup.sh $(wildcard e2e/cpu_glue/*.toml e2e/cpu_glue/*/*.py) pyproject.toml
-	VERL="$(E2E_VERL)" bash e2e/setup.sh $(VENV_E2E)
+	VERL="$(E2E_VERL)" TORCH_INDEX="$(TORCH_INDEX)" bash e2e/setup.sh $(VENV_E2E)
 
 # The ABC run (with its resume) on verl main, the snapshot in ../shared/verl-main/ (SKIPPED without one).
 ifeq ($(VERL_MAIN_SDIST),)

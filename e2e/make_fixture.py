@@ -50,7 +50,7 @@ CHAT_TEMPLATE = (
 )
 # Problems a + b with 0 <= a, b < OPERAND_LIMIT; every one of them is a training prompt.
 OPERAND_LIMIT = 6
-HELD_OUT = 8
+TEST_PROBLEMS = 8  # the first training problems again: validation here checks the plumbing, not generalisation
 WARM_STEPS = 100
 WARM_LR = 3e-3
 SEED = 0
@@ -114,11 +114,11 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, pair
 
 
 def write_data(pairs: list[tuple[int, int]], output_dir: Path) -> None:
-    """GSM8K-format JSONL for the training problems and HELD_OUT of them as the test split, converted to verl parquet
-    by the project's GSM8K script."""
+    """GSM8K-format JSONL for the training problems and TEST_PROBLEMS of them as the test split, converted to verl
+    parquet by the project's GSM8K script."""
     source = output_dir / "source"
     source.mkdir(parents=True, exist_ok=True)
-    for name, split in (("train", pairs), ("test", pairs[:HELD_OUT])):
+    for name, split in (("train", pairs), ("test", pairs[:TEST_PROBLEMS])):
         lines = [json.dumps({"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"})
                  for a, b in split]
         (source / f"{name}.jsonl").write_text("\n".join(lines) + "\n")

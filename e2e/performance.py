@@ -16,23 +16,31 @@ memory of each run's processes, as ratios to GRPO.
 
     python e2e/performance.py runs/e2e
 
-Times are the minimum over the steps after the first (the first holds vLLM's and the engine's warm-up): the least
-disturbed measurement on a shared machine. Writes RUNS/performance.md and prints it.
+Times are the minimum over the steps after the first of each invocation (the first holds vLLM's and the engine's
+warm-up, and a resumed run warms up again): the least disturbed measurement on a shared machine. The runs sample
+different responses (vLLM's sampling is not reproducible across runs), so the actor update is also given per token
+(verl's `timing_per_token_ms/update_actor`). Writes RUNS/performance.md and prints it.
 """
 
 import json
 import sys
 from pathlib import Path
 
-RUNS = ("abc", "grpo", "dualclip", "abc_legacy")
+from run import RUNS
+
 BASELINE = "grpo"
-TIMINGS = {"actor update (s)": "timing_s/update_actor", "whole step (s)": "timing_s/step",
+TIMINGS = {"actor update (s)": "timing_s/update_actor",
+           "actor update per token (ms)": "timing_per_token_ms/update_actor", "whole step (s)": "timing_s/step",
            "generation (s)": "timing_s/gen"}
 
 
-def step_records(run_dir: Path) -> list[dict]:
-    logs = sorted((run_dir / "train_logs").glob("*/*/*.jsonl"))
-    return [json.loads(line)["data"] for log in logs for line in log.read_text().splitlines() if line.strip()]
+def later_steps(run_dir: Path) -> list[dict]:
+    """The metrics of every step but the first of each invocation (each `file` logger log is one invocation)."""
+    later = []
+    for log in sorted((run_dir / "train_logs").glob("*/*/*.jsonl")):
+        records = [json.loads(line)["data"] for line in log.read_text().splitlines() if line.strip()]
+        later += records[1:]
+    return later
 
 
 def figures(root: Path) -> dict[str, dict[str, float]]:
@@ -41,9 +49,9 @@ def figures(root: Path) -> dict[str, dict[str, float]]:
     for run in RUNS:
         if not (root / run).is_dir():
             continue
-        later = step_records(root / run)[1:]
+        later = later_steps(root / run)
         if not later:
-            sys.exit(f"performance: {root / run} has fewer than 2 logged steps; run e2e/run.py first")
+            sys.exit(f"performance: {root / run} has no invocation of 2 or more logged steps; run e2e/run.py first")
         row = {label: min(record[key] for record in later) for label, key in TIMINGS.items()}
         row["peak memory, PSS (GB)"] = max(i["peak_pss_gb"] for i in invocations if i["run"] == run)
         table[run] = row

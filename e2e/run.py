@@ -27,8 +27,10 @@ script that ran here. Runs (one folder each under the output directory):
 
 Every invocation has a hard timeout; whatever it started (Ray, vLLM, workers: every process whose environment
 carries the invocation's tag) is killed by PID when it ends, so a hung run fails with its log tail instead of
-waiting forever. ``runs.json`` records, per invocation: exit status, wall time, peak memory of all its processes
-(summed proportional set size), the processes left behind, and the log path.
+waiting forever; the first failure ends the stage, and a failed invocation keeps Ray's and vLLM's logs
+(``scratch-<steps>/``). ``runs.json`` records, per invocation: exit status, wall time, peak memory of all its
+processes (summed proportional set size), the processes left behind and killed, any that survived the kill (a
+failure), and the log path.
 """
 
 import argparse
@@ -50,21 +52,22 @@ TAG_ENV = "E2E_RUN_TAG"
 STEPS = 4
 CHECKPOINT_STEP = 2
 
-# The recipes' knobs at tiny scale: 4 prompts x 4 responses per step, 2 mini-batches x 2 epochs (4 optimizer steps
+# The recipes' knobs at tiny scale: 4 prompts x 8 responses per step (with the fixture right about 1 time in 5, a
+# group of 8 nearly always holds both rewards, so every step has a signal), 2 mini-batches x 2 epochs (4 optimizer steps
 # per rollout, so that the ratio leaves 1 and the band clips), a learning rate large enough to move a tiny model
 # within a step, warm-up longer than the run (the learning rate rises every step: a resumed run shows whether the
 # scheduler state came back).
 TINY_KNOBS = {
-    "N_GPUS": "1", "NNODES": "1", "TRAIN_BATCH_SIZE": "4", "PPO_MINI_BATCH_SIZE": "2", "ROLLOUT_N": "4",
+    "N_GPUS": "1", "NNODES": "1", "TRAIN_BATCH_SIZE": "4", "PPO_MINI_BATCH_SIZE": "2", "ROLLOUT_N": "8",
     "MAX_PROMPT_LENGTH": "160", "MAX_RESPONSE_LENGTH": "24", "PPO_MAX_TOKEN_LEN_PER_GPU": "2048", "ROLLOUT_TP": "1",
     "GPU_MEMORY_UTILIZATION": "0.1", "LR": "1e-2", "TOTAL_EPOCHS": "1", "SAVE_FREQ": str(CHECKPOINT_STEP),
     "TEST_FREQ": "2", "LOGGER": '["console","file"]', "ENABLE_THINKING": "False",
 }
 TINY_OVERRIDES = [
     "actor_rollout_ref.actor.ppo_epochs=2",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
     "actor_rollout_ref.actor.use_dynamic_bsz=False",
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
     "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=False",
     "actor_rollout_ref.actor.optim.lr_warmup_steps=8",
     "actor_rollout_ref.model.enable_gradient_checkpointing=False",
@@ -122,9 +125,9 @@ class Invocation:
     seconds: float = 0.0
     peak_pss_gb: float = 0.0
     leftover_processes: list[str] = field(default_factory=list)
+    survivors: list[str] = field(default_factory=list)
     log: str = ""
     timed_out: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def tagged_processes(tag: str) -> list[psutil.Process]:
@@ -139,17 +142,23 @@ def tagged_processes(tag: str) -> list[psutil.Process]:
     return found
 
 
-def kill_tagged(tag: str) -> list[str]:
-    """SIGKILL what is left of an invocation; returns the names of the processes that were."""
-    processes, names = tagged_processes(tag), []
-    for process in processes:
-        try:
-            names.append(process.name())
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(processes, timeout=10)
-    return names
+def kill_tagged(tag: str, rounds: int = 5) -> tuple[list[str], list[str]]:
+    """SIGKILL what is left of an invocation, scanning again until nothing carries the tag (a daemon may start a
+    worker between a scan and the kill); returns the names of the processes killed and of any still alive after
+    `rounds` scans."""
+    killed: list[str] = []
+    for _ in range(rounds):
+        processes = tagged_processes(tag)
+        if not processes:
+            return killed, []
+        for process in processes:
+            try:
+                killed.append(process.name())
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(processes, timeout=10)
+    return killed, [process.name() for process in tagged_processes(tag)]
 
 
 def total_pss(tag: str) -> int:
@@ -170,8 +179,10 @@ def invoke(run: Run, steps: int, args: argparse.Namespace, run_dir: Path, python
     scratch = Path("/tmp") / f"abc-e2e-{tag}"
     scratch.mkdir(parents=True)
     log_path = run_dir / f"invocation-{steps}.log"
+    # RAY_ADDRESS would join an outside Ray cluster, whose workers neither carry the tag nor belong to this run
     env = {
-        **os.environ, **CPU_ENV, **TINY_KNOBS, TAG_ENV: tag, "PYTHON": python,
+        **{key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}, **CPU_ENV, **TINY_KNOBS,
+        TAG_ENV: tag, "PYTHON": python,
         "MODEL_PATH": str(args.fixture / "model"),
         "TRAIN_FILES": str(args.fixture / "data/train.parquet"), "VAL_FILES": str(args.fixture / "data/test.parquet"),
         "OUTPUT_DIR": str(run_dir), "EXPERIMENT_NAME": f"e2e_{run.name}", "PROJECT_NAME": "abc_grpo_e2e",
@@ -184,22 +195,27 @@ def invoke(run: Run, steps: int, args: argparse.Namespace, run_dir: Path, python
     result = Invocation(run=run.name, steps=steps, log=str(log_path))
     start = time.monotonic()
     peak = 0
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        while process.poll() is None:
-            if time.monotonic() - start > args.timeout:
-                result.timed_out = True
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                break
-            peak = max(peak, total_pss(tag))
-            time.sleep(1.0)
-    result.returncode = process.returncode
-    result.seconds = round(time.monotonic() - start, 1)
-    result.peak_pss_gb = round(peak / 2**30, 2)
-    result.leftover_processes = kill_tagged(tag)
-    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            while process.poll() is None:
+                if time.monotonic() - start > args.timeout:
+                    result.timed_out = True
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    break
+                peak = max(peak, total_pss(tag))
+                time.sleep(1.0)
+        result.returncode = process.returncode
+    finally:  # also when this script is interrupted or terminated (see main's signal handler)
+        result.seconds = round(time.monotonic() - start, 1)
+        result.peak_pss_gb = round(peak / 2**30, 2)
+        result.leftover_processes, result.survivors = kill_tagged(tag)
+        if result.returncode == 0 and not result.timed_out:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:  # Ray's and vLLM's own logs of a failed invocation
+            shutil.move(str(scratch), str(run_dir / f"scratch-{steps}"))
     return result
 
 
@@ -213,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, required=True, help="the folder e2e/make_fixture.py wrote")
     parser.add_argument("--output-dir", type=Path, default=REPO / "runs/e2e")
     parser.add_argument("--only", default=",".join(RUNS), help=f"comma-separated runs (default: all of {list(RUNS)})")
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds one invocation may take before it is killed (default: 900)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds one invocation may take before it is killed (default: 600; one takes 2-3 "
+                        "minutes on 2 cores)")
     parser.add_argument("--python", default=sys.executable, help="the Python the recipes run (default: this one)")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -229,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.fixture = args.fixture.resolve()
     args.output_dir = args.output_dir.resolve()
+    # a terminated script still runs invoke's cleanup (SIGTERM becomes SystemExit, as Ctrl-C is KeyboardInterrupt)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     invocations, failed = [], []
     for name in names:
+        if failed:  # the first failure ends the stage: a hang that hits every run would cost every run's timeout
+            break
         run = RUNS[name]
         run_dir = args.output_dir / name
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -241,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
             invocations.append(result)
             status = "timed out" if result.timed_out else f"exit {result.returncode}"
             print(f"e2e: {name}: {status} after {result.seconds:.0f} s, peak memory (PSS) {result.peak_pss_gb} GB, "
-                  f"left behind (killed): {result.leftover_processes or 'nothing'}", flush=True)
-            if result.timed_out or result.returncode != 0:
+                  f"left behind (killed): {result.leftover_processes or 'nothing'}"
+                  + (f", STILL ALIVE: {result.survivors}" if result.survivors else ""), flush=True)
+            if result.timed_out or result.returncode != 0 or result.survivors:
                 failed.append(name)
                 print(log_tail(result.log), file=sys.stderr)
                 break

