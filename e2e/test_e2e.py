@@ -173,14 +173,15 @@ def test_the_resumed_run_continues_step_data_scheduler_and_optimizer():
 
 @needs_abc
 def test_the_abc_grpo_estimator_gave_grpo_advantages():
-    """With A = (R - mean) / (std + eps) per group, the advantages of a step are bounded by sqrt(n-1) and the
-    responses of a group whose rewards are all equal get 0: check against the rollout dumps' scores."""
+    """GRPO's A = (R - mean) / (std + eps) per group of n responses, the responses of a group whose rewards are all
+    equal getting 0: the extremes verl logged, recomputed from the rollout dumps' scores."""
     for step in STEPS:
         rows = [json.loads(line) for line in (RUNS / "abc" / "rollouts" / f"{step}.jsonl").open()]
         by_prompt: dict[str, list[float]] = {}
         for row in rows:
             by_prompt.setdefault(row["input"], []).append(row["score"])
-        assert all(len(scores) == 4 for scores in by_prompt.values())
+        group = composed_config("abc")["actor_rollout_ref"]["rollout"]["n"]
+        assert all(len(scores) == group for scores in by_prompt.values())
         mixed = [scores for scores in by_prompt.values() if len(set(scores)) > 1]
         record = next(r for r in records("abc") if r["step"] == step)["data"]
         if not mixed:
