@@ -176,7 +176,7 @@ for TARGET in "${TARGETS[@]}"; do
         find_main_snapshot
         if [[ -z "$ARCHIVE" ]]; then
             echo "==> [main] SKIPPED: no verl main snapshot at $REPO/../shared/verl-main/verl-*.tar.gz and no" \
-                 "VERL_MAIN_SNAPSHOT (only the project's machines have one)"
+                 "VERL_MAIN_SNAPSHOT"
             SUMMARY+=("verl main SKIPPED: no snapshot")
             continue
         fi
