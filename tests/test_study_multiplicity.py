@@ -49,8 +49,8 @@ def test_parses_the_reports_rows_and_skips_identical_runs(multiplicity):
     ]
     tests = multiplicity.paired_tests(lines)
     assert [(t["pair"], t["yes"]) for t in tests] == [("a vs b", True), ("a vs b", False)]
-    # mean 0.010299, se = 0.009751 / 2.7764: t = 2.9324 on 4 df; two-sided p from the closed form above
-    u = 2.93244 / math.sqrt(2.93244**2 + 4)
+    # mean 0.010549, half-width 0.009751 = 2.77645 se: t = 3.0037 on 4 df; two-sided p from the closed form above
+    u = 3.00370 / math.sqrt(3.00370**2 + 4)
     assert tests[0]["p"] == pytest.approx(2 * (0.5 - 0.75 * u + 0.25 * u**3), rel=1e-3)
     t = 1.0 / (2.0 / 2.77645)  # mean 1 (%), half-width 2 (%)
     u = t / math.sqrt(t * t + 4)
